@@ -1,0 +1,5 @@
+import sys
+
+from mrilearn.cli import main
+
+sys.exit(main())

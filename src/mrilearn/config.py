@@ -1,0 +1,200 @@
+"""Experiment configuration: YAML → typed dataclasses.
+
+Only a configuration file changes between projects (§2.5). A config has fixed
+top-level sections; component sections are ``{name: X, **kwargs}`` and are checked
+against the registered constructor, so a misspelt key or a wrong type fails at load
+time with the path of the offending entry. One ``_base_`` level is allowed: the file
+named there is loaded first and this file's keys override it; dotted overrides
+(``train.iterations=10``) apply last.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from mrilearn.errors import ConfigError
+from mrilearn.registry import matches_type, type_name
+
+Spec = dict[str, Any]
+
+
+@dataclass
+class TrainConfig:
+    """Settings of the training loop, counted in iterations."""
+
+    iterations: int = 1000
+    batch_size: int = 2
+    log_every: int = 10
+    val_every: int = 100
+    checkpoint_every: int = 0
+    best_metric: str = "val/loss"
+    best_mode: Literal["min", "max"] = "min"
+    grad_clip: float | None = None
+    threads: int | None = None
+    figures_every: int = 0
+
+
+@dataclass
+class EvaluationConfig:
+    """What ``mrilearn evaluate`` computes; applications read what they need."""
+
+    split: str = "test"
+    baselines: list[str] = field(default_factory=list)
+    mask_threshold: float | None = None
+    figures: bool = True
+
+
+@dataclass
+class Config:
+    """A whole experiment. Component sections are ``{name: X, **kwargs}``."""
+
+    experiment: str
+    data: Spec
+    model: Spec
+    loss: Spec = field(default_factory=lambda: {"name": "L1Loss"})
+    optim: Spec = field(default_factory=lambda: {"name": "Adam", "lr": 1e-4})
+    scheduler: Spec | None = None
+    trainer: Spec = field(default_factory=lambda: {"name": "SupervisedTrainer"})
+    inference: Spec = field(default_factory=lambda: {"name": "SlidingWindow"})
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    seed: int = 0
+    output_dir: str = "runs"
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def dump(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+COMPONENT_SECTIONS = ("data", "model", "loss", "optim", "scheduler", "trainer", "inference")
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML file (with its ``_base_``), apply ``key=value`` overrides, validate."""
+    raw = _read_yaml(Path(path))
+    base_name = raw.pop("_base_", None)
+    if base_name is not None:
+        base_path = (Path(path).parent / str(base_name)).resolve()
+        base = _read_yaml(base_path)
+        if "_base_" in base:
+            raise ConfigError(f"{base_path}: '_base_' may be used one level deep only")
+        raw = merge(base, raw)
+    for item in overrides:
+        apply_override(raw, item)
+    return from_dict(raw)
+
+
+def from_dict(raw: dict[str, Any]) -> Config:
+    """Build and validate a Config from plain data (e.g. a checkpoint's stored config)."""
+    cfg = _to_dataclass(Config, raw, "")
+    validate_components(cfg)
+    return cfg
+
+
+def merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """Child keys override base keys recursively; a component with a new ``name`` replaces."""
+    out = copy.deepcopy(base)
+    for key, value in child.items():
+        old = out.get(key)
+        same_component = not (
+            isinstance(value, dict) and "name" in value and old and old.get("name") != value["name"]
+        )
+        if isinstance(value, dict) and isinstance(old, dict) and same_component:
+            out[key] = merge(old, value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Apply one ``dotted.key=value`` override; the value is parsed as YAML."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r}: expected dotted.key=value, e.g. train.iterations=10")
+    key, text = item.split("=", 1)
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"override {key}: cannot parse value {text!r}: {err}") from None
+    parts = key.strip().split(".")
+    node = raw
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {key}: {'.'.join(parts[: i + 1])} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def validate_components(cfg: Config) -> None:
+    """Check each component section against its registered constructor."""
+    from mrilearn import components  # registers everything; imported late to keep config light
+
+    for section in COMPONENT_SECTIONS:
+        spec = getattr(cfg, section)
+        if spec is None:
+            continue
+        components.check_spec(section, spec)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: invalid YAML: {err}".replace("\n", " ")) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return data
+
+
+def _to_dataclass(cls: type, raw: Any, path: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path or 'config'}: expected a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(raw) - set(fields)
+    if unknown:
+        key = sorted(unknown)[0]
+        close = difflib.get_close_matches(key, fields, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"{_join(path, key)}: unknown key{hint} (allowed: {', '.join(fields)})")
+    values = {}
+    for name, f in fields.items():
+        where = _join(path, name)
+        if name not in raw:
+            no_default = (
+                f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            )
+            if no_default:
+                raise ConfigError(f"{where}: required key is missing")
+            continue
+        value, hint = raw[name], hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _to_dataclass(hint, value, where)
+        elif hint in (Spec, Spec | None) and value is not None:
+            if not isinstance(value, dict) or "name" not in value:
+                raise ConfigError(f"{where}: expected a section {{name: ..., <arguments>}}")
+            values[name] = dict(value)
+        elif not matches_type(value, hint):
+            raise ConfigError(f"{where}: expected {type_name(hint)}, got {value!r}")
+        else:
+            values[name] = value
+    return cls(**values)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key

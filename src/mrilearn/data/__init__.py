@@ -1,0 +1,3 @@
+"""Data loading, pre-processing and degradation; importing registers the components."""
+
+from mrilearn.data import degrade  # noqa: F401

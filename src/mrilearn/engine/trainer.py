@@ -1,0 +1,276 @@
+"""The training loop: one loop, counted in iterations, with hooks for each application.
+
+A trainer subclass overrides ``train_step(batch) -> dict`` (and ``validate``,
+``save_figures``, ``evaluate``, ``predict`` where it has something to add). Nets and
+optimisers are dicts keyed by role (``G``, ``D``, ``F``), so GAN trainers use the
+same loop. Checkpoints hold nets, optimisers, schedulers, random streams, the
+iteration, the best value, the config and the trainer name.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from mrilearn import components
+from mrilearn.config import Config
+from mrilearn.engine.checkpoint import load_checkpoint, load_state_dict, save_checkpoint
+from mrilearn.engine.distributed import DistInfo, all_reduce_flag, gather_objects
+from mrilearn.engine.logger import RunLogger
+from mrilearn.errors import CheckpointError, MrilearnError
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+
+
+class Trainer:
+    """Owns the nets, optimisers and loop of one run.
+
+    ``train.batch_size`` samples are drawn per process per iteration from a random
+    stream seeded by (seed, rank); its state is checkpointed so a resumed run draws
+    exactly the batches an uninterrupted run would have drawn.
+    """
+
+    def __init__(self, cfg: Config, run_dir: Path, dist: DistInfo = DistInfo()) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.dist = dist
+        self.iteration = 0
+        self.best_value: float | None = None
+        self.stop_requested = False
+        torch.manual_seed(cfg.seed)
+        self.generator = data_generator(cfg.seed, dist.rank)
+        self.nets = self.build_nets()
+        self.optims = {
+            k: components.build("optim", cfg.optim, params=net.parameters())
+            for k, net in self.nets.items()
+            if any(p.requires_grad for p in net.parameters())
+        }
+        self.scheds = {
+            k: components.build("scheduler", cfg.scheduler, optimizer=opt)
+            for k, opt in self.optims.items()
+            if cfg.scheduler is not None
+        }
+        self.train_nets = {
+            k: DistributedDataParallel(net) if dist.enabled and k in self.optims else net
+            for k, net in self.nets.items()
+        }
+
+    # ----------------------------------------------------------------- hooks
+    @functools.cached_property
+    def data(self) -> Any:
+        """The data set, built on first use (inference needs none)."""
+        return components.build("data", self.cfg.data)
+
+    @functools.cached_property
+    def loss(self) -> nn.Module:
+        return components.build("loss", self.cfg.loss)
+
+    def build_nets(self) -> dict[str, nn.Module]:
+        return {"G": components.build("model", self.cfg.model)}
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        raise NotImplementedError
+
+    def validate(self) -> dict[str, float]:
+        return {}
+
+    def save_figures(self, fig_dir: Path) -> None:
+        """Write the figures of the report (called by rank 0 after training)."""
+
+    def evaluate(self, split: str, out_dir: Path) -> dict[str, Any]:
+        raise MrilearnError(f"trainer {type(self).__name__} has no evaluation")
+
+    # ------------------------------------------------------------- utilities
+    def optimize(self, key: str, loss: torch.Tensor) -> None:
+        """Backward, clip, step for the optimiser of net ``key``."""
+        if not torch.isfinite(loss):
+            raise MrilearnError(
+                f"loss became {loss.item()} at iteration {self.iteration + 1}; "
+                "lower optim.lr or check the data for extreme values"
+            )
+        opt = self.optims[key]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.train.grad_clip:
+            nn.utils.clip_grad_norm_(self.nets[key].parameters(), self.cfg.train.grad_clip)
+        opt.step()
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.run_dir / CHECKPOINTS
+
+    def state_dict(self) -> dict[str, Any]:
+        data_states = gather_objects(self.generator.get_state(), self.dist)
+        return {
+            "trainer": type(self).__name__,
+            "iteration": self.iteration,
+            "config": self.cfg.to_dict(),
+            "nets": {k: net.state_dict() for k, net in self.nets.items()},
+            "optims": {k: opt.state_dict() for k, opt in self.optims.items()},
+            "scheds": {k: s.state_dict() for k, s in self.scheds.items()},
+            "rng": {"torch": torch.get_rng_state(), "data": data_states},
+            "best": self.best_value,
+            "world_size": self.dist.world_size,
+        }
+
+    def load_state(self, state: dict[str, Any], where: str, weights_only: bool = False) -> None:
+        """Restore nets (and, to resume, everything else) from a checkpoint dict."""
+        if state["trainer"] != type(self).__name__:
+            raise CheckpointError(
+                f"{where}: written by trainer {state['trainer']}, not {type(self).__name__}"
+            )
+        for k, net in self.nets.items():
+            if k not in state["nets"]:
+                raise CheckpointError(f"{where}: has no weights for net {k!r}")
+            load_state_dict(net, state["nets"][k], f"{where} [{k}]")
+        if weights_only:
+            return
+        if state["world_size"] != self.dist.world_size:
+            raise CheckpointError(
+                f"{where}: written with {state['world_size']} process(es); resume with "
+                f"--devices {state['world_size']} to continue the same random streams"
+            )
+        for k, opt in self.optims.items():
+            opt.load_state_dict(state["optims"][k])
+        for k, sched in self.scheds.items():
+            sched.load_state_dict(state["scheds"][k])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.generator.set_state(state["rng"]["data"][self.dist.rank])
+        self.iteration = int(state["iteration"])
+        self.best_value = state["best"]
+
+    def save(self, name: str, state: dict[str, Any] | None = None) -> None:
+        state = state if state is not None else self.state_dict()
+        if self.dist.is_main:
+            save_checkpoint(state, self.checkpoint_dir / f"{name}.pt")
+
+    def request_stop(self, *_: Any) -> None:
+        """Finish the current iteration, save ``latest`` and return (pause)."""
+        self.stop_requested = True
+
+    # ------------------------------------------------------------------ loop
+    def fit(self, resume: bool = False) -> bool:
+        """Train to ``train.iterations``; returns False if paused by a signal."""
+        tc = self.cfg.train
+        if resume:
+            path = self.checkpoint_dir / "latest.pt"
+            self.load_state(load_checkpoint(path), str(path))
+            log.info("resumed from %s at iteration %d", path, self.iteration)
+        logger = RunLogger(self.run_dir, self.dist.is_main, self.iteration if resume else None)
+        previous = self._install_signal_handlers()
+        bar = tqdm(
+            total=tc.iterations,
+            initial=self.iteration,
+            desc=self.cfg.experiment,
+            disable=not self.dist.is_main,
+            dynamic_ncols=True,
+            mininterval=1.0,
+        )
+        start, start_iter = time.perf_counter(), self.iteration
+        try:
+            while self.iteration < tc.iterations:
+                for net in self.nets.values():
+                    net.train()
+                batch = self.data.train_batch(tc.batch_size, self.generator)
+                stats = self.train_step(batch)
+                self.iteration += 1
+                for sched in self.scheds.values():
+                    sched.step()
+                bar.update(1)
+                self._after_step(stats, logger, bar, start, start_iter)
+                if all_reduce_flag(self.stop_requested, self.dist):
+                    self.save("latest")
+                    log.warning("paused at iteration %d; continue with --resume", self.iteration)
+                    return False
+            self.save("latest")
+        finally:
+            bar.close()
+            logger.close()
+            self._restore_signal_handlers(previous)
+        if self.dist.is_main:
+            self.save_figures(self.run_dir / "figures")
+        return True
+
+    def _after_step(
+        self, stats: dict[str, float], logger: RunLogger, bar: tqdm, t0: float, i0: int
+    ) -> None:
+        tc, it = self.cfg.train, self.iteration
+        last = it == tc.iterations
+        if it % tc.log_every == 0 or last:
+            record = {f"train/{k}": v for k, v in stats.items()}
+            for k, opt in self.optims.items():
+                record[f"lr/{k}"] = opt.param_groups[0]["lr"]
+            rate = (time.perf_counter() - t0) / max(it - i0, 1)
+            record["time/iteration_s"] = rate
+            logger.log(it, record)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in stats.items()}, refresh=False)
+            log.info(
+                "iteration %d/%d %s eta %.0f s",
+                it,
+                tc.iterations,
+                _fmt(stats),
+                rate * (tc.iterations - it),
+            )
+        state = None
+        if tc.val_every and (it % tc.val_every == 0 or last):
+            state = self._validate_and_keep_best(logger)
+        if tc.checkpoint_every and it % tc.checkpoint_every == 0:
+            state = state or self.state_dict()
+            self.save(f"iter_{it:07d}", state)
+            self.save("latest", state)
+
+    def _validate_and_keep_best(self, logger: RunLogger) -> dict[str, Any]:
+        tc = self.cfg.train
+        values = {}
+        if self.dist.is_main:
+            for net in self.nets.values():
+                net.eval()
+            with torch.no_grad():
+                values = self.validate()
+            logger.log(self.iteration, values)
+            log.info("validation at %d: %s", self.iteration, _fmt(values))
+        value = gather_objects(values.get(tc.best_metric), self.dist)[0]
+        improved = value is not None and (
+            self.best_value is None
+            or (value < self.best_value if tc.best_mode == "min" else value > self.best_value)
+        )
+        if improved:
+            self.best_value = float(value)
+        state = self.state_dict()  # collective in DDP: every rank takes part
+        if improved:
+            self.save("best", state)
+        return state
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        return {s: signal.signal(s, self.request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    @staticmethod
+    def _restore_signal_handlers(previous: dict[int, Any]) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def data_generator(seed: int, rank: int) -> torch.Generator:
+    """The random stream that draws process ``rank``'s training batches."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + rank)
+
+
+def _fmt(values: dict[str, float]) -> str:
+    return " ".join(
+        f"{k}={v:.4g}" for k, v in values.items() if isinstance(v, float) and math.isfinite(v)
+    )

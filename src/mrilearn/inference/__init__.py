@@ -1,0 +1,3 @@
+"""Whole-volume inference; importing registers the inferers in INFERERS."""
+
+from mrilearn.inference import sliding  # noqa: F401

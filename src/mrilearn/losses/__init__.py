@@ -1,0 +1,1 @@
+from mrilearn.losses import image  # noqa: F401

@@ -1,0 +1,3 @@
+"""Evaluation metrics; importing registers them in METRICS."""
+
+from mrilearn.metrics import image  # noqa: F401

@@ -1,0 +1,166 @@
+"""Registries of components that a configuration selects by name.
+
+A config section ``{name: X, **kwargs}`` builds ``X(**kwargs)``; the kwargs are
+exactly the constructor's arguments and are type-checked against its hints, so a
+typo or a wrong type fails before any work starts and names the config path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+from mrilearn.errors import ConfigError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A name → class (or factory) table for one kind of component."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, Callable[..., T]] = {}
+
+    def register(self, obj: Callable[..., T] | None = None, *, name: str | None = None):
+        """Register ``obj`` under its ``__name__`` (usable as a decorator)."""
+
+        def add(o: Callable[..., T]) -> Callable[..., T]:
+            key = name or o.__name__
+            if key in self._items and self._items[key] is not o:
+                raise ValueError(f"{self.kind} {key!r} is registered twice")
+            self._items[key] = o
+            return o
+
+        return add if obj is None else add(obj)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._items
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def get(self, name: str, path: str = "") -> Callable[..., T]:
+        """The registered object, or a ConfigError listing close matches."""
+        if name not in self._items:
+            close = difflib.get_close_matches(name, self._items, n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            where = f"{path}: " if path else ""
+            raise ConfigError(
+                f"{where}unknown {self.kind} {name!r}{hint} (known: {', '.join(self.names())})"
+            )
+        return self._items[name]
+
+    def build(self, spec: Mapping[str, Any], path: str = "", **extra: Any) -> T:
+        """Build from ``{name: X, **kwargs}``; ``extra`` are arguments the framework supplies."""
+        self.check(spec, path, set(extra))
+        kwargs = dict(spec)
+        return self._items[kwargs.pop("name")](**kwargs, **extra)
+
+    def check(
+        self, spec: Mapping[str, Any], path: str = "", supplied: set[str] = frozenset()
+    ) -> None:
+        """Validate ``{name: X, **kwargs}`` without building it."""
+        kwargs = dict(spec)
+        if "name" not in kwargs:
+            raise ConfigError(f"{path}: missing 'name' (one of {', '.join(self.names())})")
+        factory = self.get(kwargs.pop("name"), f"{path}.name" if path else "name")
+        check_kwargs(factory, kwargs, path, supplied)
+
+
+def check_kwargs(
+    factory: Callable[..., Any],
+    kwargs: Mapping[str, Any],
+    path: str,
+    supplied: set[str] = frozenset(),
+) -> None:
+    """Reject unknown or missing arguments and values of the wrong type."""
+    sig = inspect.signature(factory)
+    params = {k: p for k, p in sig.parameters.items() if k != "self" and k not in supplied}
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    try:
+        target = factory.__init__ if inspect.isclass(factory) else factory
+        hints = typing.get_type_hints(target, include_extras=True)
+    except Exception:  # unresolvable hints: skip type checks, keep name checks
+        hints = {}
+    for key, value in kwargs.items():
+        where = f"{path}.{key}" if path else key
+        if key not in params and not accepts_any:
+            close = difflib.get_close_matches(key, params, n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ConfigError(f"{where}: unknown key{hint} (allowed: {', '.join(params)})")
+        if key not in hints:
+            continue
+        nested = nested_registry(hints[key])
+        if nested is not None and isinstance(value, Mapping):
+            nested.check(value, where)
+        elif not matches_type(value, hints[key]):
+            raise ConfigError(f"{where}: expected {type_name(hints[key])}, got {value!r}")
+    for key, p in params.items():
+        positional_only = p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        if p.default is inspect.Parameter.empty and not positional_only and key not in kwargs:
+            raise ConfigError(f"{path + '.' if path else ''}{key}: required key is missing")
+
+
+def nested_registry(hint: Any) -> Registry[Any] | None:
+    """The registry of an argument typed ``Component[REGISTRY]`` (possibly ``| None``)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        found = [nested_registry(a) for a in typing.get_args(hint)]
+        return next((r for r in found if r is not None), None)
+    if typing.get_origin(hint) is typing.Annotated:
+        return next((m for m in hint.__metadata__ if isinstance(m, Registry)), None)
+    return None
+
+
+def matches_type(value: Any, hint: Any) -> bool:
+    """Whether a YAML value fits a type hint (int is accepted where float is asked)."""
+    if typing.get_origin(hint) is typing.Annotated:
+        return matches_type(value, typing.get_args(hint)[0])
+    if hint is Any or hint is inspect.Parameter.empty:
+        return True
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(matches_type(value, a) for a in args)
+    if origin is typing.Literal:
+        return value in args
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (list, tuple, typing.Sequence) or hint in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return len(value) == len(args) and all(matches_type(v, a) for v, a in zip(value, args))
+        inner = args[0] if args else Any
+        return all(matches_type(v, inner) for v in value)
+    if origin in (dict, Mapping) or hint is dict:
+        return isinstance(value, Mapping)
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True
+
+
+def type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def Component(registry: Registry[Any]) -> Any:  # noqa: N802  (used like a type)
+    """Type of a constructor argument that is itself a ``{name: X, **kwargs}`` section."""
+    return typing.Annotated[dict[str, Any], registry]
+
+
+DATASETS: Registry[Any] = Registry("dataset")
+MODELS: Registry[Any] = Registry("model")
+LOSSES: Registry[Any] = Registry("loss")
+METRICS: Registry[Any] = Registry("metric")
+TRAINERS: Registry[Any] = Registry("trainer")
+INFERERS: Registry[Any] = Registry("inferer")
+DEGRADATIONS: Registry[Any] = Registry("degradation")

@@ -1,0 +1,3 @@
+"""Figures and results tables for reports."""
+
+from mrilearn.report import figures  # noqa: F401

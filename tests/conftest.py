@@ -1,0 +1,76 @@
+"""Shared fixtures: tiny synthetic data sets and configs that train in seconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from mrilearn.data.phantoms import ellipsoid_phantom
+from mrilearn.io import Volume, write_nifti
+
+AFFINE = np.array(
+    [[0.0, 0.0, 1.2, -10.0], [-1.0, 0.0, 0.0, 20.0], [0.0, 1.1, 0.0, -5.0], [0, 0, 0, 1]]
+)
+
+
+@pytest.fixture
+def sr_folder(tmp_path: Path) -> Path:
+    """Ten 20³ phantom subjects as NIfTI files with an oblique-ish affine."""
+    folder = tmp_path / "hr"
+    for i in range(10):
+        write_nifti(
+            Volume(ellipsoid_phantom((20, 20, 20), seed=i), AFFINE), folder / f"sub{i:02d}.nii.gz"
+        )
+    return folder
+
+
+@pytest.fixture
+def tiny_cfg(sr_folder: Path, tmp_path: Path) -> dict:
+    """A complete SR config for a network small enough to train in a second or two."""
+    source, out = sr_folder, tmp_path / "runs"
+    return {
+        "experiment": "tiny",
+        "output_dir": str(out),
+        "seed": 3,
+        "data": {
+            "name": "SRVolumes",
+            "source": str(source),
+            "degradation": {"name": "KspaceTruncation", "factors": [2.0, 2.0], "axes": [1, 2]},
+            "patch_size": [8, 8, 8],
+            "val_patches": 2,
+        },
+        "model": {"name": "MDCSRN", "blocks": 1, "units": 2, "growth": 4, "norm": "none"},
+        "loss": {"name": "L1Loss"},
+        "optim": {"name": "Adam", "lr": 1e-3},
+        "scheduler": {"name": "StepLR", "step_size": 5, "gamma": 0.9},
+        "trainer": {"name": "SRTrainer"},
+        "inference": {"name": "MarginCrop", "roi_size": [12, 12, 12], "margin": 2},
+        "train": {
+            "iterations": 10,
+            "batch_size": 2,
+            "val_every": 5,
+            "log_every": 2,
+            "checkpoint_every": 5,
+        },
+        "evaluation": {"baselines": ["zero-filled", "tricubic"]},
+    }
+
+
+@pytest.fixture
+def config_file(tiny_cfg: dict, tmp_path: Path):
+    """Write ``tiny_cfg`` updated by a dict of sections to YAML; returns the path."""
+
+    def write(**sections: dict) -> Path:
+        cfg = {
+            k: (dict(v, **sections[k]) if isinstance(v, dict) and k in sections else v)
+            for k, v in tiny_cfg.items()
+        }
+        cfg.update({k: v for k, v in sections.items() if k not in cfg})
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        return path
+
+    return write
