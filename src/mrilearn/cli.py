@@ -7,6 +7,7 @@ User errors (a bad file, config or checkpoint) print one line and exit with stat
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import shutil
@@ -20,6 +21,9 @@ from mrilearn.errors import ConfigError, MrilearnError
 log = logging.getLogger("mrilearn")
 
 DEMO_CONFIG = "sr/demo_mni152.yaml"
+
+# Modules that add application commands: each has ``add_commands(subparsers)``.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     n = sub.add_parser("info", help="versions, threads, embedded data, components")
     n.set_defaults(func=cmd_info)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_commands(sub)
     return p
 
 
@@ -124,6 +130,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = resources.files("mrilearn") / "configs" / DEMO_CONFIG
     cfg = load_config(str(config), [f"output_dir={args.out}", *args.overrides])
     run_dir = train_run(cfg, resume=False, overwrite=True, devices=1)
+    if not _finished(run_dir, cfg):
+        return 3
     trainer = load_run(run_dir, "best")
     trainer.evaluate(cfg.evaluation.split, run_dir)
     write_report(run_dir)

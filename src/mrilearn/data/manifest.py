@@ -87,9 +87,9 @@ def split_subjects(
 ) -> dict[str, list[Subject]]:
     """Split by subject into train/val/eval/test with the given ratios (7:1:1:1 in §3/§4).
 
-    The order is a hash of (seed, id), so a subject's split does not change when
-    others are added or removed, and never depends on file-system order. Each
-    non-zero ratio gets at least one subject when there are enough subjects.
+    Subjects are ordered by a hash of (seed, id), so the split depends only on the
+    ids and the seed, never on file-system order. Each non-zero ratio gets at least
+    one subject when there are enough subjects.
     """
     if len(ratios) != len(SPLITS) or any(r < 0 for r in ratios) or sum(ratios) <= 0:
         raise DataError(f"split ratios {ratios}: need four non-negative numbers for {SPLITS}")

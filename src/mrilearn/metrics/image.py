@@ -27,9 +27,7 @@ from __future__ import annotations
 import csv
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,6 +35,7 @@ import scipy.stats
 from skimage.metrics import structural_similarity
 
 from mrilearn.errors import DataError
+from mrilearn.io.atomic import atomic_path
 from mrilearn.registry import METRICS
 
 METRIC_NAMES = ("psnr", "ssim", "nrmse")
@@ -273,22 +272,14 @@ def results_table(
 
 
 def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> None:
-    """Write table rows to a CSV file (atomically: temp file then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write table rows to a CSV file atomically (columns: the union of the rows' keys)."""
     fields: list[str] = []
     for row in rows:
         fields += [k for k in row if k not in fields]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _fmt(x: float) -> str:

@@ -1,0 +1,92 @@
+"""The command line: help, one-line user errors, train → evaluate → infer end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mrilearn.cli import main
+from mrilearn.config import load_config
+from mrilearn.io import read_dicom_series, read_nifti, write_dicom_series
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["infer"], ["demo"], ["info"]])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--help"])
+    assert exit_.value.code == 0
+    assert "usage: mrilearn" in capsys.readouterr().out
+
+
+def test_user_error_is_one_line_without_traceback(config_file):
+    path = config_file(model={"grwth": 3})
+    run = subprocess.run([sys.executable, "-m", "mrilearn", "train", str(path)], capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        "mrilearn: error: model.grwth: unknown key; did you mean growth? "
+        "(allowed: blocks, units, growth, bottleneck, reconstruction, norm, dropout, in_channels, "
+        "out_channels, bn_train_at_inference, residual)"
+    ]
+    debug = subprocess.run([sys.executable, "-m", "mrilearn", "--debug", "train", str(path)], capture_output=True, text=True)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_info_lists_data_and_components(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "mni152" in out.lower() and "MDCSRN" in out and "SRTrainer" in out
+
+
+@pytest.fixture
+def trained_run(config_file) -> Path:
+    path = config_file()
+    assert main(["train", str(path)]) == 0
+    cfg = load_config(path)
+    return Path(cfg.output_dir) / cfg.experiment
+
+
+def test_evaluate_writes_tables_figures_and_report(trained_run: Path, capsys):
+    assert main(["evaluate", "--run", str(trained_run)]) == 0
+    result = json.loads((trained_run / "evaluation.json").read_text())
+    assert set(result["per_subject"]) == {"zero-filled", "tricubic", "MDCSRN"}
+    assert len(result["subjects"]) == 1  # 10 subjects split 7:1:1:1
+    assert (trained_run / "results.csv").is_file() and "| MDCSRN | psnr |" in (trained_run / "results.md").read_text()
+    assert (trained_run / "figures" / "boxplots.png").is_file()
+    assert "Evaluation (test)" in (trained_run / "report.html").read_text()
+
+
+def test_infer_keeps_nifti_geometry(trained_run: Path, sr_folder: Path, tmp_path: Path):
+    src = sr_folder / "sub03.nii.gz"
+    out = tmp_path / "sr.nii.gz"
+    assert main(["infer", "--run", str(trained_run), str(src), str(out)]) == 0
+    a, b = read_nifti(src), read_nifti(out)
+    assert b.shape == a.shape
+    np.testing.assert_allclose(b.affine, a.affine)
+    assert np.isfinite(b.data).all() and b.data.std() > 0
+
+
+def test_infer_dicom_in_dicom_out(trained_run: Path, sr_folder: Path, tmp_path: Path):
+    dicom_in = tmp_path / "dicom_in"
+    write_dicom_series(read_nifti(sr_folder / "sub03.nii.gz"), dicom_in)
+    source = read_dicom_series(dicom_in)
+    assert main(["infer", "--run", str(trained_run), str(dicom_in), str(tmp_path / "dicom_out")]) == 0
+    derived = read_dicom_series(tmp_path / "dicom_out")
+    np.testing.assert_allclose(derived.affine, source.affine, atol=1e-4)
+    assert derived.meta["SeriesInstanceUID"] != source.meta["SeriesInstanceUID"]
+    assert derived.meta["StudyInstanceUID"] == source.meta["StudyInstanceUID"]
+
+
+def test_infer_bad_inputs_fail_cleanly(trained_run: Path, tmp_path: Path, capsys):
+    corrupt = tmp_path / "corrupt.nii.gz"
+    corrupt.write_bytes(b"\x1f\x8b not really gzip")
+    out = tmp_path / "out.nii.gz"
+    assert main(["infer", "--run", str(trained_run), str(corrupt), str(out)]) == 2
+    assert "corrupt.nii.gz" in capsys.readouterr().err
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["corrupt.nii.gz"]
+    assert main(["infer", "--run", str(tmp_path), str(corrupt), str(out)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
