@@ -27,11 +27,9 @@ def test_user_error_is_one_line_without_traceback(config_file):
     path = config_file(model={"grwth": 3})
     run = subprocess.run([sys.executable, "-m", "mrilearn", "train", str(path)], capture_output=True, text=True)
     assert run.returncode == 2
-    assert run.stderr.strip().splitlines() == [
-        "mrilearn: error: model.grwth: unknown key; did you mean growth? "
-        "(allowed: blocks, units, growth, bottleneck, reconstruction, norm, dropout, in_channels, "
-        "out_channels, bn_train_at_inference, residual)"
-    ]
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("mrilearn: error: model.grwth: unknown key; did you mean growth? (allowed: blocks, ")
     debug = subprocess.run([sys.executable, "-m", "mrilearn", "--debug", "train", str(path)], capture_output=True, text=True)
     assert debug.returncode != 0 and "Traceback" in debug.stderr
 
@@ -82,11 +80,13 @@ def test_infer_dicom_in_dicom_out(trained_run: Path, sr_folder: Path, tmp_path: 
 
 
 def test_infer_bad_inputs_fail_cleanly(trained_run: Path, tmp_path: Path, capsys):
-    corrupt = tmp_path / "corrupt.nii.gz"
+    work = tmp_path / "work"
+    work.mkdir()
+    corrupt = work / "corrupt.nii.gz"
     corrupt.write_bytes(b"\x1f\x8b not really gzip")
-    out = tmp_path / "out.nii.gz"
+    out = work / "out.nii.gz"
     assert main(["infer", "--run", str(trained_run), str(corrupt), str(out)]) == 2
     assert "corrupt.nii.gz" in capsys.readouterr().err
-    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["corrupt.nii.gz"]
-    assert main(["infer", "--run", str(tmp_path), str(corrupt), str(out)]) == 2
+    assert [p.name for p in work.iterdir()] == ["corrupt.nii.gz"]  # nothing half-written
+    assert main(["infer", "--run", str(work), str(corrupt), str(out)]) == 2
     assert "not a run directory" in capsys.readouterr().err

@@ -23,7 +23,7 @@ log = logging.getLogger("mrilearn")
 DEMO_CONFIG = "sr/demo_mni152.yaml"
 
 # Modules that add application commands: each has ``add_commands(subparsers)``.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("mrilearn.metrics.perceptual_cli",)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--checkpoint", default="best", help="best, latest or a periodic name")
     i.add_argument("input", type=Path, help="NIfTI file (.nii/.nii.gz) or DICOM series folder")
     i.add_argument("output", type=Path, help="output .nii/.nii.gz, or a folder for DICOM")
+    i.add_argument("--attention", metavar="X,Y,Z", help="also write this voxel's attention map")
     i.set_defaults(func=cmd_infer)
 
     d = sub.add_parser("demo", help="train and evaluate on the embedded MNI152 data")
@@ -120,6 +121,11 @@ def cmd_infer(args: argparse.Namespace) -> int:
     out = trainer.infer_volume(volume)
     written = write_volume(out, args.output)
     print(f"wrote {written}")
+    if args.attention:
+        from mrilearn.engine.sr import write_attention_map
+
+        for path in write_attention_map(trainer, volume, args.attention, args.output):
+            print(f"wrote {path}")
     return 0
 
 

@@ -10,6 +10,11 @@ template, can instead be cut into slabs along ``region_axis`` (``regions``: the
 fractions of its foreground extent for train/val/eval/test, separated by
 ``region_gap`` voxels): training patches lie entirely inside the training slab, so
 the network never sees the HR voxels it is evaluated on.
+
+Subjects carry the manifest's ``domain`` tag; batches carry ``domain``, the index of each
+sample's tag in ``domains`` (default: the sorted tags of the training subjects). With
+``domain_ratio`` each training sample first draws its domain with those odds, so a small
+domain is not drowned by a large one (DRAGAN's cross-domain training, §5.2).
 """
 
 from __future__ import annotations
@@ -59,6 +64,8 @@ class SRVolumes:
         region_axis: int = 1,
         region_gap: int = 4,
         scale_percentile: float = 99.5,
+        domains: list[str] | None = None,
+        domain_ratio: list[float] | None = None,
     ) -> None:
         self.source = source
         self.degradation = DEGRADATIONS.build(
@@ -74,6 +81,12 @@ class SRVolumes:
         self.region_axis = region_axis
         self.region_gap = region_gap
         self.scale_percentile = scale_percentile
+        if domain_ratio is not None and (
+            min(domain_ratio, default=0) < 0 or sum(domain_ratio) <= 0
+        ):
+            raise DataError(f"data.domain_ratio {domain_ratio}: need non-negative odds")
+        self._domains = domains
+        self.domain_ratio = domain_ratio
         self._pairs: dict[str, list[SRPair]] | None = None
         self._val: list[dict[str, torch.Tensor]] | None = None
 
@@ -160,19 +173,50 @@ class SRVolumes:
             pos += width + self.region_gap
         return out
 
+    # ------------------------------------------------------------- domains
+    @property
+    def domains(self) -> list[str]:
+        """Domain names; a sample's ``domain`` in a batch is its index here."""
+        if self._domains is None:
+            self._domains = sorted({p.domain for p in self.pairs("train")})
+        return self._domains
+
+    def domain_of(self, pair: SRPair) -> int:
+        if pair.domain not in self.domains:
+            raise DataError(
+                f"{pair.id}: domain {pair.domain!r} is not in data.domains {self.domains}"
+            )
+        return self.domains.index(pair.domain)
+
+    def _draw_pair(self, pairs: list[SRPair], generator: torch.Generator) -> SRPair:
+        if self.domain_ratio is not None:
+            if len(self.domain_ratio) != len(self.domains):
+                raise DataError(
+                    f"data.domain_ratio {self.domain_ratio} needs one value per domain "
+                    f"{self.domains}"
+                )
+            odds = torch.tensor(self.domain_ratio, dtype=torch.float64)
+            domain = self.domains[int(torch.multinomial(odds, 1, generator=generator))]
+            pairs = [p for p in pairs if p.domain == domain]
+            if not pairs:
+                raise DataError(f"domain {domain!r} has no training subjects")
+        return pairs[int(torch.randint(len(pairs), (1,), generator=generator))]
+
     # ------------------------------------------------------------- batches
     def train_batch(self, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """Random patch pairs from the training split: (B, 1, *patch_size) each."""
+        """Random patch pairs from the training split: (B, 1, *patch_size) each, and the
+        samples' domain indices (B,)."""
         pairs = self.pairs("train")
         if not pairs:
             raise DataError("the training split is empty: add subjects or change data.split")
-        lrs, hrs = [], []
+        lrs, hrs, domains = [], [], []
         for _ in range(batch_size):
-            pair = pairs[int(torch.randint(len(pairs), (1,), generator=generator))]
+            pair = self._draw_pair(pairs, generator)
             sl = self._random_patch(pair, generator)
             lrs.append(pair.lr[sl])
             hrs.append(pair.hr[sl])
-        return {"image": _stack(lrs), "target": _stack(hrs)}
+            domains.append(self.domain_of(pair))
+        return {"image": _stack(lrs), "target": _stack(hrs), "domain": torch.tensor(domains)}
 
     def _random_patch(self, pair: SRPair, generator: torch.Generator) -> Region:
         out = []
@@ -197,7 +241,13 @@ class SRVolumes:
             for i in range(self.val_patches if pairs else 0):
                 pair = pairs[i % len(pairs)]
                 sl = self._random_patch(pair, gen)
-                self._val.append({"image": _stack([pair.lr[sl]]), "target": _stack([pair.hr[sl]])})
+                self._val.append(
+                    {
+                        "image": _stack([pair.lr[sl]]),
+                        "target": _stack([pair.hr[sl]]),
+                        "domain": torch.tensor([self.domain_of(pair)]),
+                    }
+                )
         return self._val
 
 

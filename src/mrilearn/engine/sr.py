@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from mrilearn.data.degrade import KspaceTruncation, upsample
 from mrilearn.data.sr import SRPair, SRVolumes
 from mrilearn.engine.trainers import SupervisedTrainer
 from mrilearn.errors import ConfigError, DataError
-from mrilearn.io import Volume
+from mrilearn.io import Volume, write_volume
 from mrilearn.io.atomic import write_json_atomic, write_text_atomic
 from mrilearn.metrics.image import (
     paired_test,
@@ -25,6 +26,8 @@ from mrilearn.metrics.image import (
     to_markdown,
     write_csv,
 )
+from mrilearn.metrics.perceptual import PerceptualScorer
+from mrilearn.models.attention import SelfAttention3d
 from mrilearn.registry import TRAINERS
 from mrilearn.report import figures
 
@@ -41,22 +44,43 @@ class SRTrainer(SupervisedTrainer):
 
     Evaluation follows §3.4/§4.4.1: PSNR, SSIM and NRMSE slice by slice in the most
     degraded plane, per subject, then mean/std/min/median/max across subjects, a paired
-    test of the network against each baseline, and seconds per volume.
+    test of the network against each baseline, and seconds per volume. With ``perceptual``
+    it adds no-reference scores (NIQE with ``niqe_model`` or the standard model, PIQE) for
+    every method and the HR reference, and a distortion–perception plot (§5.4.3).
     """
 
-    def __init__(self, cfg: Any, run_dir: Path, dist: Any, context: int = 8) -> None:
+    def __init__(
+        self,
+        cfg: Any,
+        run_dir: Path,
+        dist: Any,
+        context: int = 8,
+        perceptual: bool = False,
+        niqe_model: str | None = None,
+    ) -> None:
         super().__init__(cfg, run_dir, dist)
         self.context = context
+        self.perceptual = perceptual
+        self.niqe_model = niqe_model
 
     @property
     def sr_data(self) -> SRVolumes:
         return self.data
 
+    @property
+    def method_name(self) -> str:
+        """The network's label in evaluation tables."""
+        return self.cfg.model["name"]
+
+    def inference_net(self) -> torch.nn.Module:
+        """The network that maps LR to SR (two-stage trainers chain theirs)."""
+        return self.nets["G"]
+
     def validate(self) -> dict[str, float]:
         batches = self.data.val_batches()
         if not batches:
             return {}
-        net, losses, psnrs = self.nets["G"], [], []
+        net, losses, psnrs = self.inference_net(), [], []
         for b in batches:
             pred = net(b["image"])
             losses.append(self.loss(pred, b["target"]).item())
@@ -67,7 +91,7 @@ class SRTrainer(SupervisedTrainer):
     # ------------------------------------------------------------ inference
     def predict(self, lr: np.ndarray) -> np.ndarray:
         """Network output for a normalised (X, Y, Z) LR array, whole volume by sliding window."""
-        net = self.nets["G"].eval()
+        net = self.inference_net().eval()
         inferer = components.build("inference", self.cfg.inference)
         x = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))[None, None]
         with torch.inference_mode():
@@ -80,6 +104,42 @@ class SRTrainer(SupervisedTrainer):
         scale = self.sr_data.scale_of(volume.data)
         out = self.predict(volume.data / scale) * scale
         return volume.with_data(out.astype(np.float32))
+
+    def attention_map(self, volume: Volume, voxel: Sequence[int]) -> Volume:
+        """Where the self-attention block (§8.3.2) looked to produce ``voxel``.
+
+        The network runs on an ``inference.roi_size`` crop around the voxel; the attention row
+        of that query is spread from the pooled grid onto the input grid (zero outside the
+        crop), so the map sums to 1. Returns an (X, Y, Z) Volume in the input's geometry.
+        """
+        block = next(
+            (m for m in self.inference_net().modules() if isinstance(m, SelfAttention3d)), None
+        )
+        if block is None:
+            raise ConfigError("the model has no self-attention block (set model.attention)")
+        shape = volume.data.shape
+        if len(voxel) != 3 or not all(0 <= v < n for v, n in zip(voxel, shape)):
+            raise DataError(f"voxel {list(voxel)} is not inside the volume of shape {shape}")
+        roi = self.cfg.inference.get("roi_size") or list(self.sr_data.patch_size)
+        crop = []
+        for v, n, r in zip(voxel, shape, roi):
+            lo = min(max(0, v - r // 2), max(0, n - r))
+            crop.append(slice(lo, min(n, lo + r)))
+        lr = volume.data[tuple(crop)] / self.sr_data.scale_of(volume.data)
+        x = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))[None, None]
+        block.keep_attention = True
+        try:
+            with torch.inference_mode():
+                self.inference_net().eval()(x)
+            local = [v - c.start for v, c in zip(voxel, crop)]
+            small = block.query_map(tuple(local))[None, None]
+        finally:
+            block.keep_attention, block.attention = False, None
+        up = torch.nn.functional.interpolate(small, scale_factor=block.downsample)[0, 0]
+        up = up[tuple(slice(0, c.stop - c.start) for c in crop)]
+        out = np.zeros(shape, np.float32)
+        out[tuple(crop)] = (up / up.sum()).numpy()
+        return volume.with_data(out)
 
     def predict_region(self, pair: SRPair) -> np.ndarray:
         """Predict the pair's region from its LR with ``context`` voxels around it."""
@@ -113,8 +173,8 @@ class SRTrainer(SupervisedTrainer):
             outputs[name] = out[region]
             seconds[name] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        outputs[self.cfg.model["name"]] = self.predict_region(pair)
-        seconds[self.cfg.model["name"]] = time.perf_counter() - t0
+        outputs[self.method_name] = self.predict_region(pair)
+        seconds[self.method_name] = time.perf_counter() - t0
         return outputs, seconds
 
     def evaluate(self, split: str, out_dir: Path) -> dict[str, Any]:
@@ -125,6 +185,7 @@ class SRTrainer(SupervisedTrainer):
         slice_axis = self.sr_data.degradation.slice_axis
         thr = self.cfg.evaluation.mask_threshold
         per_subject: dict[str, dict[str, list[float]]] = {}
+        scorer = PerceptualScorer(self.niqe_model) if self.perceptual else None
         runtimes: dict[str, list[float]] = {}
         fig_dir = out_dir / "figures"
         for i, pair in enumerate(pairs):
@@ -137,6 +198,11 @@ class SRTrainer(SupervisedTrainer):
                 for key in ("psnr", "ssim", "nrmse"):
                     per_subject.setdefault(method, {}).setdefault(key, []).append(m[key])
                 runtimes.setdefault(method, []).append(seconds[method])
+            if scorer is not None:
+                fg = mask if mask is not None else hr > 0.05 * hr.max()
+                for method, m in scorer.score({**outputs, "HR": hr}, hr, fg, slice_axis).items():
+                    for key, value in m.items():
+                        per_subject.setdefault(method, {}).setdefault(key, []).append(value)
             if self.cfg.evaluation.figures and i < 3:
                 images = {"LR": pair.lr[pair.region], **outputs, "HR": hr}
                 images.pop(ZERO_FILLED, None)
@@ -148,14 +214,14 @@ class SRTrainer(SupervisedTrainer):
                     zoom_box=_zoom_box(hr, slice_axis),
                 )
             log.info("evaluated %s (%d/%d)", pair.id, i + 1, len(pairs))
-        network = self.cfg.model["name"]
+        network = self.method_name
         tests = {
             f"{network} vs {b}": {
                 metric: paired_test(per_subject[network][metric], per_subject[b][metric])
                 for metric in ("psnr", "ssim", "nrmse")
             }
             for b in per_subject
-            if b != network
+            if b != network and "psnr" in per_subject[b]
         }
         rows = results_table(per_subject, runtimes)
         result = {
@@ -168,6 +234,10 @@ class SRTrainer(SupervisedTrainer):
             "table": rows,
             "paired_tests": tests,
         }
+        if scorer is not None:
+            result["perceptual"] = scorer.info
+            if self.cfg.evaluation.figures:
+                _distortion_perception_plot(per_subject, fig_dir / "distortion_perception.png")
         write_json_atomic(out_dir / "evaluation.json", result)
         write_csv(rows, out_dir / "results.csv")
         write_text_atomic(out_dir / "results.md", to_markdown(rows))
@@ -182,10 +252,44 @@ class SRTrainer(SupervisedTrainer):
             return
         b = batches[0]
         with torch.no_grad():
-            pred = self.nets["G"].eval()(b["image"])[0, 0].numpy()
+            pred = self.inference_net().eval()(b["image"])[0, 0].numpy()
         images = {"LR": b["image"][0, 0].numpy(), "network": pred, "HR": b["target"][0, 0].numpy()}
         figures.comparison_panel(
             images, "HR", fig_dir / "validation_patch.png", self.sr_data.degradation.slice_axis
+        )
+
+
+def write_attention_map(
+    trainer: SRTrainer, volume: Volume, voxel: str, output: Path
+) -> list[Path]:
+    """``mrilearn infer --attention X,Y,Z``: the map as NIfTI and a PNG beside ``output``."""
+    try:
+        point = [int(v) for v in voxel.split(",")]
+    except ValueError:
+        raise ConfigError(f"--attention {voxel!r}: expected three voxel indices X,Y,Z") from None
+    amap = trainer.attention_map(volume, point)
+    stem = output.name.removesuffix(".gz").removesuffix(".nii")
+    base = output.parent / f"{stem}_attention_{'_'.join(map(str, point))}"
+    nifti = write_volume(amap, base.with_name(base.name + ".nii.gz"))
+    png = figures.orthogonal_slices(
+        amap.data, base.with_name(base.name + ".png"), f"attention of voxel {point}", point
+    )
+    return [Path(nifti), png]
+
+
+def _distortion_perception_plot(per_subject: dict[str, dict[str, list[float]]], path: Path) -> None:
+    """PSNR vs NIQE (PIQE without a NIQE model) of every method, means over subjects."""
+    metric = "niqe" if any("niqe" in m for m in per_subject.values()) else "piqe"
+    points = {
+        k: (np.nanmean(m["psnr"]), np.nanmean(m[metric]))
+        for k, m in per_subject.items()
+        if "psnr" in m and np.isfinite(np.nanmean(m.get(metric, [np.nan])))
+    }
+    if points:
+        xs, ys = zip(*points.values())
+        figures.scatter_plot(
+            xs, ys, list(points), path, "PSNR (dB)", f"{metric.upper()} (lower is better)",
+            "distortion vs perception",
         )
 
 

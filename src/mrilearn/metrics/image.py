@@ -18,8 +18,10 @@ Conventions:
   5-pixel border (this matches MONAI's ``SSIMMetric``), with a mask it is the mean
   of the full map over the mask's pixels.
 - Slices without foreground are skipped: with a mask, slices where the mask is
-  empty; without one, slices where the target is identically zero (NRMSE is
-  undefined there).
+  empty; without one, slices whose target never exceeds 10% of the data range
+  above the volume's minimum. Such slices hold no anatomy; their PSNR would be
+  near-infinite for any method that leaves the background alone and would
+  dominate the slice average.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from mrilearn.io.atomic import atomic_path
 from mrilearn.registry import METRICS
 
 METRIC_NAMES = ("psnr", "ssim", "nrmse")
+EMPTY_SLICE_FRACTION = 0.1
 SSIM_WINDOW = 11  # the Gaussian window scikit-image uses for sigma=1.5 (truncate 3.5)
 
 
@@ -109,12 +112,14 @@ def slicewise_metrics(
             f"data_range must be > 0, got {data_range} (a constant target volume has no range; "
             "pass data_range explicitly)"
         )
+    floor = float(target.min()) + EMPTY_SLICE_FRACTION * data_range
     values: dict[str, list[float]] = {m: [] for m in metrics}
     for i in range(target.shape[slice_axis]):
         p = np.take(pred, i, axis=slice_axis)
         t = np.take(target, i, axis=slice_axis)
         m = None if mask is None else np.take(mask, i, axis=slice_axis)
-        if (m is not None and not m.any()) or (m is None and not t.any()):
+        empty = not m.any() if m is not None else t.max() < floor
+        if empty:
             continue
         pv, tv = (p, t) if m is None else (p[m], t[m])
         if "psnr" in values:

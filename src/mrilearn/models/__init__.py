@@ -1,6 +1,6 @@
 """Networks; importing this package registers every model in ``mrilearn.registry.MODELS``."""
 
-from mrilearn.models import baselines, blocks, sr  # noqa: F401
+from mrilearn.models import attention, baselines, blocks, discriminator, sr  # noqa: F401
 from mrilearn.models.baselines import FSRCNN2d, FSRCNN3d, SRDenseNet3d, SRResNet3d
 from mrilearn.models.blocks import BottleneckReconstruction, DenseBlock, DenseUnit, make_norm
 from mrilearn.models.sr import DCSRN, MDCSRN, mdcsrn_variant

@@ -274,3 +274,21 @@ def scatter_plot(
     if title:
         ax.set_title(title)
     return _save(fig, path)
+
+
+def group_scatter(
+    points: np.ndarray, groups: Sequence[str], path: str | os.PathLike, title: str | None = None
+) -> Path:
+    """(N, 2) points coloured by group, e.g. a 2-D embedding of features by data domain."""
+    points = np.asarray(points)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) != len(groups):
+        raise DataError(f"group_scatter: need (N, 2) points and N groups, got {points.shape}")
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for name in dict.fromkeys(groups):
+        sel = np.asarray([g == name for g in groups])
+        ax.scatter(points[sel, 0], points[sel, 1], s=14, alpha=0.7, label=name)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)

@@ -1,0 +1,482 @@
+"""Segmentation data (ALAMO, §7.2.1-§7.2.2): image/label pairs, isotropic resampling,
+per-volume z-score, multi-view multi-slice slabs with flips and projective deformation.
+
+Sources (``source``):
+
+- a CSV manifest with ``image`` and ``label`` columns, or a folder with ``images/`` and
+  ``labels/`` sub-folders holding files of the same names (any spacing and orientation);
+- ``synthetic_abdomen``: subjects of :mod:`mrilearn.data.abdomen`, generated in memory;
+- ``mni152_tissue``: the MNI152 2009 template with background / CSF / grey / white matter
+  labels: brain = holes-filled (GM + WM > 0.5) closed by 3 mm, CSF = brain − GM − WM
+  (clipped at 0), background = 1 − brain; each voxel takes the argmax of (background, CSF,
+  GM, WM). The one volume is cut into slabs along ``region_axis`` (``regions``: fractions
+  of its extent for train/val/eval/test) so the test slab is never trained on.
+
+Every volume is brought to a grid with the closest RAS+ axis order (no rotation, so no
+interpolation across oblique axes) at ``spacing`` mm isotropic (linear for images, nearest
+for labels); the :class:`Grid` keeps what maps a prediction back onto the input grid.
+Axial slabs are taken along axis 2, coronal along axis 1 and sagittal along axis 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from mrilearn.data import abdomen
+from mrilearn.data.manifest import SPLITS, Subject, read_subjects, split_subjects
+from mrilearn.errors import DataError
+from mrilearn.io import Volume, check_pair, load_mni152, read_volume
+from mrilearn.registry import DATASETS
+
+log = logging.getLogger(__name__)
+
+VIEWS = ("axial", "coronal", "sagittal")
+SLICE_AXIS = {"axial": 2, "coronal": 1, "sagittal": 0}
+TISSUE_LABELS = [
+    {"name": "csf", "value": 1, "colour": "#3c78d8"},
+    {"name": "grey_matter", "value": 2, "colour": "#6aa84f"},
+    {"name": "white_matter", "value": 3, "colour": "#f1c232"},
+]
+
+
+@dataclass
+class LabelTable:
+    """Organ names, label values and colours; class index i ≥ 1 is ``values[i - 1]``."""
+
+    names: list[str]
+    values: list[int]
+    colours: list[str]
+
+    @classmethod
+    def from_config(cls, entries: Sequence[Mapping[str, Any]]) -> LabelTable:
+        names, values, colours = [], [], []
+        for i, e in enumerate(entries):
+            if not {"name", "value"} <= set(e) or not isinstance(e["value"], int):
+                raise DataError(f"data.labels[{i}]: need name and integer value, got {dict(e)}")
+            if e["value"] <= 0:
+                raise DataError(f"data.labels[{i}]: value {e['value']} ≤ 0 (0 is background)")
+            names.append(str(e["name"]))
+            values.append(int(e["value"]))
+            colours.append(str(e.get("colour", "#ff00ff")))
+        if len(set(values)) != len(values) or len(set(names)) != len(names):
+            raise DataError(f"data.labels: repeated names or values in {list(zip(names, values))}")
+        return cls(names, values, colours)
+
+    @property
+    def classes(self) -> int:
+        """Number of network outputs: background + organs."""
+        return len(self.values) + 1
+
+    def to_classes(self, label: np.ndarray, where: str) -> np.ndarray:
+        """Label values → class indices (uint8); values outside the table are an error."""
+        lut_size = max(int(label.max(initial=0)), max(self.values)) + 1
+        if label.min(initial=0) < 0:
+            raise DataError(f"{where}: negative label values; labels are 0 (background) or ≥ 1")
+        present = np.unique(label)
+        unknown = sorted(set(present.tolist()) - {0, *self.values})
+        if unknown:
+            raise DataError(
+                f"{where}: label values {unknown} are not in data.labels "
+                f"({dict(zip(self.names, self.values))}); add them to the table or relabel"
+            )
+        lut = np.zeros(lut_size, np.uint8)
+        lut[self.values] = np.arange(1, self.classes, dtype=np.uint8)
+        return lut[label]
+
+    def to_values(self, classes: np.ndarray) -> np.ndarray:
+        """Class indices → label values (int16)."""
+        return np.asarray([0, *self.values], np.int16)[classes]
+
+
+@dataclass
+class Grid:
+    """An input grid and the RAS-ordered working grid: ``index_map`` maps working voxel
+    indices to input voxel indices (4×4, homogeneous)."""
+
+    in_shape: tuple[int, int, int]
+    in_affine: np.ndarray
+    shape: tuple[int, int, int]
+    affine: np.ndarray
+    index_map: np.ndarray
+
+    @classmethod
+    def for_volume(cls, shape: Sequence[int], affine: np.ndarray, spacing: float | None) -> Grid:
+        """The grid at ``spacing`` mm (None: the input's own spacing) covering the same field
+        of view, axes permuted/flipped to the closest RAS+ order."""
+        affine = np.asarray(affine, float)
+        in_spacing = np.linalg.norm(affine[:3, :3], axis=0)
+        if not np.all(np.isfinite(in_spacing)) or np.any(in_spacing < 1e-6):
+            raise DataError(
+                f"voxel spacing {in_spacing.tolist()} is missing or zero; fix the header (pixdim)"
+            )
+        ornt = nib.orientations.io_orientation(affine)
+        m = np.eye(4)
+        out_shape = [0, 0, 0]
+        for i, (j, flip) in enumerate(ornt.astype(int)):
+            step = (spacing or in_spacing[i]) / in_spacing[i]
+            n = max(1, int(round(shape[i] / step)))
+            out_shape[j] = n
+            m[i, :] = 0
+            m[i, j] = step * flip
+            start = -0.5 + step / 2
+            m[i, 3] = start if flip > 0 else shape[i] - 1 - start
+        return cls(tuple(int(s) for s in shape[:3]), affine, tuple(out_shape), affine @ m, m)
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        return tuple(float(s) for s in np.linalg.norm(self.affine[:3, :3], axis=0))
+
+    def to_working(self, data: np.ndarray, order: int) -> np.ndarray:
+        """Resample input-grid ``data`` (X, Y, Z) onto the working grid (order 0 for labels)."""
+        return _resample(data, self.index_map, self.shape, order)
+
+    def to_input(self, data: np.ndarray, order: int) -> np.ndarray:
+        """Resample working-grid ``data`` (X, Y, Z) back onto the input grid."""
+        return _resample(data, np.linalg.inv(self.index_map), self.in_shape, order)
+
+
+def _resample(data: np.ndarray, m: np.ndarray, shape: Sequence[int], order: int) -> np.ndarray:
+    if np.allclose(m, np.eye(4)) and tuple(shape) == data.shape:
+        return data.copy()
+    return ndimage.affine_transform(
+        data, m[:3, :3], m[:3, 3], output_shape=tuple(shape), order=order, mode="nearest"
+    )
+
+
+@dataclass
+class SegCase:
+    """One evaluation subject on its input grid: image (float) and label (int values)."""
+
+    id: str
+    image: Volume
+    label: Volume
+
+
+@dataclass
+class Prepared:
+    """A subject on the working grid: z-scored image and class map."""
+
+    id: str
+    image: np.ndarray  # (X, Y, Z) float32
+    label: np.ndarray  # (X, Y, Z) uint8 class indices
+    pad_value: float
+
+
+def zscore(image: np.ndarray) -> np.ndarray:
+    """Per-volume standardisation (§7.2.2): subtract the mean, divide by the std."""
+    std = float(image.std())
+    if not std > 0:
+        raise DataError("the image is constant (std 0); it cannot be standardised")
+    return ((image - image.mean()) / std).astype(np.float32)
+
+
+def mni152_tissue(spacing: float) -> tuple[Volume, Volume]:
+    """MNI152 T1 and its background/CSF/GM/WM label map (values 0-3, see module notes)."""
+    t1, gm, wm = (load_mni152(k) for k in ("t1", "gm", "wm"))
+    brain = ndimage.binary_fill_holes(gm.data + wm.data > 0.5)
+    radius = max(1, int(round(3.0 / min(t1.spacing))))
+    brain = ndimage.binary_closing(brain, ndimage.generate_binary_structure(3, 1), radius)
+    brain = ndimage.binary_fill_holes(brain)
+    csf = np.clip(brain - gm.data - wm.data, 0, None)
+    probs = np.stack([1.0 - brain, csf, gm.data, wm.data])
+    label = np.argmax(probs, axis=0).astype(np.uint8)
+    grid = Grid.for_volume(t1.shape, t1.affine, spacing)
+    image = Volume(grid.to_working(t1.data, 1), grid.affine, meta=dict(t1.meta))
+    return image, Volume(grid.to_working(label, 0), grid.affine, meta={"source": "mni152_tissue"})
+
+
+@DATASETS.register()
+class SegVolumes:
+    """Image/label pairs for multi-slice 2-D segmentation networks (§7.2).
+
+    A training sample is ``slices`` contiguous slices (the channels) of one view, chosen at
+    the ``views`` ratio (axial:coronal:sagittal, 4:1:1 in §7.2.6), cropped at random to
+    ``crop`` (in-plane, first then second remaining array axis; smaller extents are padded with
+    the volume minimum and background), flipped along each in-plane axis with ``flip_prob``
+    and deformed with ``projective_prob`` by a random homography (rotation ±``rotation`` rad,
+    shear ±``shear``, projective ±``projective`` per pixel from the crop centre), the same for
+    image (bilinear) and label (nearest). Batches: ``image`` (B, N, H, W) float32,
+    ``label`` (B, 1, N, H, W) int64 class indices.
+    """
+
+    def __init__(
+        self,
+        source: str = "synthetic_abdomen",
+        labels: list[dict[str, Any]] | None = None,
+        spacing: float | None = 1.2,
+        slices: int = 20,
+        crop: list[int] = [256, 160],  # noqa: B006  (YAML default, never mutated)
+        views: list[float] = [4, 1, 1],  # noqa: B006
+        flip_prob: float = 0.5,
+        projective_prob: float = 0.5,
+        rotation: float = 0.05,
+        shear: float = 0.3,
+        projective: float = 0.003,
+        split: list[float] = [66, 16, 0, 20],  # noqa: B006
+        split_seed: int = 0,
+        val_slabs: int = 8,
+        synthetic_subjects: int = 24,
+        synthetic_shape: list[int] = list(abdomen.DEFAULT_SHAPE),  # noqa: B006
+        synthetic_spacing: list[float] = list(abdomen.DEFAULT_SPACING),  # noqa: B006
+        synthetic_seed: int = 0,
+        regions: list[float] = [0.6, 0.15, 0.0, 0.25],  # noqa: B006
+        region_axis: int = 1,
+    ) -> None:
+        if labels is None:
+            defaults = {
+                "synthetic_abdomen": [
+                    {"name": n, "value": v, "colour": c} for n, v, c in abdomen.ORGANS
+                ],
+                "mni152_tissue": TISSUE_LABELS,
+            }
+            if source not in defaults:
+                raise DataError("data.labels: a label table (name, value, colour) is required")
+            labels = defaults[source]
+        self.table = LabelTable.from_config(labels)
+        if len(views) != 3 or min(views) < 0 or sum(views) <= 0:
+            raise DataError(f"data.views {views}: need three non-negative axial:coronal:sagittal")
+        if slices < 1 or len(crop) != 2 or min(crop) < 1:
+            raise DataError(f"data.slices {slices} / data.crop {crop}: need positive sizes")
+        self.source = source
+        self.spacing = spacing
+        self.slices = slices
+        self.crop = tuple(crop)
+        self.view_weights = torch.tensor(views, dtype=torch.float64)
+        self.flip_prob = flip_prob
+        self.projective_prob = projective_prob
+        self.deform = (rotation, shear, projective)
+        self.split_ratios = split
+        self.split_seed = split_seed
+        self.val_slabs = val_slabs
+        self.synthetic = (synthetic_subjects, synthetic_shape, synthetic_spacing, synthetic_seed)
+        self.regions = regions
+        self.region_axis = region_axis
+        self._cases: dict[str, list[SegCase]] | None = None
+        self._prepared: dict[str, list[Prepared]] = {}
+        self._val: list[dict[str, torch.Tensor]] | None = None
+
+    @property
+    def views(self) -> list[str]:
+        """The views with a non-zero training weight."""
+        return [v for v, w in zip(VIEWS, self.view_weights.tolist()) if w > 0]
+
+    # ------------------------------------------------------------- loading
+    def subjects(self) -> list[Subject]:
+        """Subjects of a manifest or of an ``images/`` + ``labels/`` folder."""
+        path = Path(self.source)
+        if path.is_dir() and (path / "images").is_dir():
+            images = {s.id: s.files["image"] for s in read_subjects(path / "images")}
+            labels = {s.id: s.files["label"] for s in read_subjects(path / "labels", "label")}
+            missing = sorted(set(images) ^ set(labels))
+            if missing:
+                raise DataError(f"{path}: images and labels do not pair up for {missing[:5]}")
+            return [Subject(k, {"image": images[k], "label": labels[k]}) for k in sorted(images)]
+        subjects = read_subjects(path)
+        bad = [s.id for s in subjects if not {"image", "label"} <= set(s.files)]
+        if bad:
+            raise DataError(
+                f"{path}: subjects {bad[:5]} lack an image or label; segmentation needs a "
+                "manifest with image and label columns or images/ and labels/ folders"
+            )
+        return subjects
+
+    def load_case(self, subject: Subject) -> SegCase:
+        image = read_volume(subject.files["image"])
+        label = read_volume(subject.files["label"], label=True)
+        check_pair(image, label, "image/label")
+        return SegCase(subject.id, image, label)
+
+    def cases(self, split: str) -> list[SegCase]:
+        """The subjects of ``split`` on their input grids (loaded once)."""
+        if split not in SPLITS:
+            raise DataError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+        if self._cases is None:
+            self._cases = self._load_all()
+        return self._cases[split]
+
+    def _load_all(self) -> dict[str, list[SegCase]]:
+        if self.source == "mni152_tissue":
+            return self._mni_regions()
+        if self.source == "synthetic_abdomen":
+            n, shape, spacing, seed = self.synthetic
+            subjects = [Subject(f"abdomen_{seed:03d}_{i:04d}", {}) for i in range(n)]
+        else:
+            subjects = self.subjects()
+        by_split = split_subjects(subjects, self.split_ratios, self.split_seed)
+        log.info("split %d subjects: %s", len(subjects), {k: len(v) for k, v in by_split.items()})
+        out = {}
+        for name, subs in by_split.items():
+            if self.source == "synthetic_abdomen":
+                ids = [int(s.id.rsplit("_", 1)[1]) for s in subs]
+                pairs = [abdomen.synthetic_abdomen(seed * 100_003 + i, shape, spacing) for i in ids]
+                out[name] = [SegCase(s.id, *p) for s, p in zip(subs, pairs)]
+            else:
+                out[name] = [self.load_case(s) for s in subs]
+        return out
+
+    def _mni_regions(self) -> dict[str, list[SegCase]]:
+        """The MNI152 volume cut into one slab per split along ``region_axis``."""
+        if len(self.regions) != len(SPLITS) or min(self.regions) < 0 or sum(self.regions) <= 0:
+            raise DataError(f"data.regions {self.regions}: need four fractions for {SPLITS}")
+        image, label = mni152_tissue(self.spacing or 1.0)
+        n = image.shape[self.region_axis]
+        edges = np.cumsum([0, *self.regions]) / sum(self.regions) * n
+        out: dict[str, list[SegCase]] = {}
+        for name, lo, hi in zip(SPLITS, edges[:-1].round().astype(int), edges[1:].round()):
+            out[name] = []
+            if hi - lo >= 1:
+                box = [slice(None)] * 3
+                box[self.region_axis] = slice(int(lo), int(hi))
+                out[name].append(SegCase(f"mni152_{name}", *(_sub(v, box) for v in (image, label))))
+        return out
+
+    def prepared(self, split: str) -> list[Prepared]:
+        """Subjects of ``split`` on the working grid, ready for sampling (prepared once)."""
+        if split not in self._prepared:
+            self._prepared[split] = [self.prepare_case(c) for c in self.cases(split)]
+        return self._prepared[split]
+
+    def prepare_image(self, image: Volume) -> tuple[np.ndarray, Grid]:
+        """Input volume → (z-scored working-grid image, its Grid); used at inference too."""
+        if image.data.ndim != 3:
+            raise DataError(
+                f"segmentation needs a 3-D (X, Y, Z) image, got shape {image.data.shape}"
+            )
+        grid = Grid.for_volume(image.shape, image.affine, self.spacing)
+        return zscore(grid.to_working(image.data.astype(np.float32), 1)), grid
+
+    def prepare_case(self, case: SegCase) -> Prepared:
+        image, grid = self.prepare_image(case.image)
+        classes = self.table.to_classes(case.label.data, f"{case.id} label")
+        label = grid.to_working(classes, 0)
+        if not label.any():
+            log.warning("%s: the label map is empty (background only)", case.id)
+        return Prepared(case.id, image, label, float(image.min()))
+
+    # ------------------------------------------------------------- batches
+    def train_batch(self, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """``batch_size`` random augmented slabs (views at the configured ratio)."""
+        subjects = self.prepared("train")
+        if not subjects:
+            raise DataError("the training split is empty: add subjects or change data.split")
+        images, labels = [], []
+        for _ in range(batch_size):
+            subj = subjects[_randint(len(subjects), generator)]
+            view = VIEWS[int(torch.multinomial(self.view_weights, 1, generator=generator))]
+            image, label = self.slab(subj, view, generator)
+            image, label = self.augment(image, label, generator)
+            images.append(image)
+            labels.append(label)
+        return {"image": torch.stack(images), "label": torch.stack(labels)[:, None]}
+
+    def slab(
+        self, subj: Prepared, view: str, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A random (N, H, W) image slab and its (N, H, W) class map, padded to ``crop``."""
+        axis = SLICE_AXIS[view]
+        order = [axis, *(a for a in range(3) if a != axis)]
+        sizes = [self.slices, *self.crop]
+        box = {}
+        for a, size in zip(order, sizes):
+            n = subj.image.shape[a]
+            offset = _randint(max(n - size, 0) + 1, generator)
+            box[a] = slice(offset, offset + size)
+        sl = tuple(box[a] for a in range(3))
+        image = torch.from_numpy(np.ascontiguousarray(subj.image[sl].transpose(order)))
+        label = torch.from_numpy(subj.label[sl].transpose(order).astype(np.int64))
+        return pad_slab(image, sizes, subj.pad_value), pad_slab(label, sizes, 0)
+
+    def augment(
+        self, image: torch.Tensor, label: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Random flips of both in-plane axes, then a random projective deformation (§7.2.2)."""
+        for dim in (1, 2):
+            if _rand(generator) < self.flip_prob:
+                image, label = image.flip(dim), label.flip(dim)
+        if _rand(generator) < self.projective_prob:
+            rot, shear, proj = self.deform
+            u = (torch.rand(4, generator=generator, dtype=torch.float64) * 2 - 1).tolist()
+            h = homography(u[0] * rot, u[1] * shear, (u[2] * proj, u[3] * proj))
+            image, label = warp(image, label, h)
+        return image, label
+
+    def val_batches(self) -> list[dict[str, torch.Tensor]]:
+        """Fixed, unaugmented slabs of the validation subjects, cycling over the views."""
+        if self._val is None:
+            subjects = self.prepared("val")
+            gen = torch.Generator().manual_seed(self.split_seed + 1)
+            self._val = []
+            for i in range(self.val_slabs if subjects else 0):
+                view = self.views[i % len(self.views)]
+                image, label = self.slab(subjects[i % len(subjects)], view, gen)
+                self._val.append({"image": image[None], "label": label[None, None]})
+        return self._val
+
+
+def homography(
+    angle: float, shear: float, perspective: tuple[float, float]
+) -> torch.Tensor:
+    """3×3 matrix: rotation by ``angle`` rad, horizontal shear, projective terms (per pixel)."""
+    c, s = math.cos(angle), math.sin(angle)
+    rot = torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    sh = torch.tensor([[1.0, shear, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    pr = torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [*perspective, 1.0]], dtype=torch.float64)
+    return pr @ sh @ rot
+
+
+def warp(
+    image: torch.Tensor, label: torch.Tensor, h: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Apply homography ``h`` (output pixel → input pixel, coordinates from the slab centre)
+    to every slice of an (N, H, W) image (bilinear) and class map (nearest, stays integral)."""
+    n, hh, ww = image.shape
+    ys, xs = torch.meshgrid(
+        torch.arange(hh, dtype=torch.float64) - (hh - 1) / 2,
+        torch.arange(ww, dtype=torch.float64) - (ww - 1) / 2,
+        indexing="ij",
+    )
+    src = h @ torch.stack([ys.reshape(-1), xs.reshape(-1), torch.ones(hh * ww, dtype=h.dtype)])
+    src = src[:2] / src[2].clamp(min=1e-3)
+    # grid_sample wants (x, y) = (W, H) normalised to [-1, 1] (align_corners=True)
+    grid = torch.stack([src[1] / max((ww - 1) / 2, 1), src[0] / max((hh - 1) / 2, 1)], -1)
+    grid = grid.reshape(1, hh, ww, 2).float()
+    out_image = F.grid_sample(image[None], grid, "bilinear", "border", align_corners=True)[0]
+    out_label = F.grid_sample(
+        label[None].float(), grid, "nearest", "border", align_corners=True
+    )[0].long()
+    return out_image, out_label
+
+
+def pad_slab(x: torch.Tensor, sizes: Sequence[int], value: float) -> torch.Tensor:
+    """Pad an (N, H, W) slab at the end of each axis to ``sizes`` with ``value``."""
+    pad = []
+    for n, size in zip(reversed(x.shape), reversed(sizes)):
+        pad += [0, max(size - n, 0)]
+    return F.pad(x, pad, value=value) if any(pad) else x
+
+
+def _sub(volume: Volume, box: Sequence[slice]) -> Volume:
+    """The sub-volume ``box`` with its affine moved to the box corner."""
+    affine = volume.affine.copy()
+    start = [sl.indices(n)[0] for sl, n in zip(box, volume.shape)]
+    affine[:3, 3] = volume.affine[:3, :3] @ np.asarray(start, float) + volume.affine[:3, 3]
+    return Volume(np.ascontiguousarray(volume.data[tuple(box)]), affine, meta=dict(volume.meta))
+
+
+def _randint(n: int, generator: torch.Generator) -> int:
+    return int(torch.randint(n, (1,), generator=generator))
+
+
+def _rand(generator: torch.Generator) -> float:
+    return float(torch.rand(1, generator=generator, dtype=torch.float64))

@@ -1,0 +1,127 @@
+"""Whole-volume multi-slice 2-D inference per view and multi-view majority voting (§7.2.6).
+
+A view (axial: slices along axis 2, coronal: axis 1, sagittal: axis 0 of a RAS-ordered
+volume) is predicted slab by slab: N contiguous slices in, class probabilities of all N out
+(see :mod:`mrilearn.models.unet`); slabs start every ``stride`` slices (default N/2, the last
+slab ends at the last slice) and overlapping probabilities are averaged. In-plane sizes are
+padded with the volume minimum to a multiple of the network's down-sampling factor and
+cropped back. Several views are fused by majority vote of their label maps; ties go to the
+tied class with the largest probability summed over the views.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mrilearn.errors import ConfigError, DataError
+from mrilearn.registry import INFERERS
+
+log = logging.getLogger(__name__)
+
+SLICE_AXIS = {"axial": 2, "coronal": 1, "sagittal": 0}
+
+
+@dataclass
+class MultiViewResult:
+    """Fused class map (X, Y, Z), mean class probabilities (C, X, Y, Z), per-view class maps
+    and seconds per view (all on the grid the inferer was given)."""
+
+    labels: np.ndarray
+    probabilities: np.ndarray
+    views: dict[str, np.ndarray] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def majority_vote(labels: Sequence[np.ndarray], prob_sum: np.ndarray) -> np.ndarray:
+    """Per voxel, the class most views chose; ties broken by ``prob_sum`` (C, X, Y, Z), the
+    class probabilities summed over the views. Returns uint8 (X, Y, Z)."""
+    classes = prob_sum.shape[0]
+    votes = np.zeros(prob_sum.shape, np.float32)
+    for lab in labels:
+        votes += np.eye(classes, dtype=np.float32)[lab].transpose(3, 0, 1, 2)
+    # summed probabilities < number of views + 1, so they only order classes with equal votes
+    score = votes + prob_sum / (len(labels) + 1)
+    return np.argmax(score, axis=0).astype(np.uint8)
+
+
+@INFERERS.register()
+class MultiView:
+    """Slab-wise prediction in each of ``views`` and, for more than one, majority voting.
+
+    Args:
+        views: any of ``axial``, ``coronal``, ``sagittal``; one view = single-view inference.
+        stride: slices between slab starts (default ⌈N/2⌉).
+        batch_size: slabs per forward pass.
+    """
+
+    def __init__(
+        self,
+        views: list[str] = ["axial", "coronal", "sagittal"],  # noqa: B006  (YAML default)
+        stride: int | None = None,
+        batch_size: int = 4,
+    ) -> None:
+        unknown = [v for v in views if v not in SLICE_AXIS]
+        if not views or unknown or len(set(views)) != len(views):
+            raise ConfigError(f"inference.views {views}: use distinct {', '.join(SLICE_AXIS)}")
+        if stride is not None and stride < 1 or batch_size < 1:
+            raise ConfigError(f"inference: stride {stride} and batch_size {batch_size} must be ≥ 1")
+        self.views = list(views)
+        self.stride = stride
+        self.batch_size = batch_size
+
+    @property
+    def fused_name(self) -> str:
+        """The method name of the fused result in tables, e.g. ``3-view vote``."""
+        return self.views[0] if len(self.views) == 1 else f"{len(self.views)}-view vote"
+
+    def predict_view(self, net: nn.Module, image: np.ndarray, view: str) -> np.ndarray:
+        """Class probabilities (C, X, Y, Z) of an (X, Y, Z) image from slabs of one view."""
+        n, factor = net.in_slices, 2 ** (net.levels - 1)
+        axis = SLICE_AXIS[view]
+        order = [axis, *(a for a in range(3) if a != axis)]
+        vol = torch.from_numpy(np.ascontiguousarray(image.transpose(order), np.float32))
+        depth, h, w = vol.shape
+        pad_h, pad_w = -h % factor, -w % factor
+        vol = F.pad(vol, (0, pad_w, 0, pad_h), value=float(vol.min()))
+        if depth < n:  # too few slices for one slab: repeat the last one
+            vol = torch.cat([vol, vol[-1:].expand(n - depth, -1, -1)])
+        stride = self.stride or max(1, -(-n // 2))
+        starts = list(range(0, vol.shape[0] - n + 1, stride))
+        if starts[-1] != vol.shape[0] - n:
+            starts.append(vol.shape[0] - n)
+        probs = torch.zeros((net.classes, vol.shape[0], *vol.shape[1:]))
+        count = torch.zeros(vol.shape[0])
+        with torch.inference_mode():
+            for i in range(0, len(starts), self.batch_size):
+                chunk = starts[i : i + self.batch_size]
+                out = net(torch.stack([vol[s : s + n] for s in chunk])).softmax(1)
+                for s, p in zip(chunk, out):
+                    probs[:, s : s + n] += p
+                    count[s : s + n] += 1
+        probs = (probs / count[None, :, None, None])[:, :depth, :h, :w]
+        inverse = np.argsort(order)
+        return probs.numpy().transpose(0, *(inverse + 1))
+
+    def __call__(self, net: nn.Module, image: np.ndarray) -> MultiViewResult:
+        """Predict ``image`` (X, Y, Z, z-scored) in every view and fuse."""
+        if image.ndim != 3:
+            raise DataError(f"inference needs an (X, Y, Z) image, got shape {image.shape}")
+        prob_sum: np.ndarray | None = None
+        views, seconds = {}, {}
+        for view in self.views:
+            t0 = time.perf_counter()
+            probs = self.predict_view(net, image, view)
+            views[view] = np.argmax(probs, axis=0).astype(np.uint8)
+            seconds[view] = time.perf_counter() - t0
+            prob_sum = probs if prob_sum is None else prob_sum + probs
+            log.debug("%s view: %.2f s", view, seconds[view])
+        labels = views[self.views[0]] if len(views) == 1 else majority_vote(list(views.values()), prob_sum)
+        return MultiViewResult(labels, prob_sum / len(views), views, seconds)
