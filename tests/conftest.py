@@ -74,3 +74,14 @@ def config_file(tiny_cfg: dict, tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture
+def single_thread():
+    """One PyTorch thread: tiny nets run many times faster than with threads on busy cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

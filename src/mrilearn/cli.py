@@ -23,7 +23,7 @@ log = logging.getLogger("mrilearn")
 DEMO_CONFIG = "sr/demo_mni152.yaml"
 
 # Modules that add application commands: each has ``add_commands(subparsers)``.
-COMMAND_MODULES: tuple[str, ...] = ("mrilearn.metrics.perceptual_cli",)
+COMMAND_MODULES: tuple[str, ...] = ("mrilearn.metrics.perceptual_cli", "mrilearn.data.abdomen_cli", "mrilearn.physics.cli", "mrilearn.deploy.cli")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,8 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_evaluate)
 
     i = sub.add_parser("infer", help="apply a trained model to a NIfTI file or DICOM folder")
-    i.add_argument("--run", required=True, type=Path, help="run directory (runs/<experiment>)")
+    i.add_argument("--run", required=True, type=Path, help="run directory or exported package")
     i.add_argument("--checkpoint", default="best", help="best, latest or a periodic name")
+    i.add_argument(
+        "--runtime",
+        choices=["torch", "onnx"],
+        default="torch",
+        help="onnx: run a package's model.onnx with onnxruntime",
+    )
     i.add_argument("input", type=Path, help="NIfTI file (.nii/.nii.gz) or DICOM series folder")
     i.add_argument("output", type=Path, help="output .nii/.nii.gz, or a folder for DICOM")
     i.add_argument("--attention", metavar="X,Y,Z", help="also write this voxel's attention map")
@@ -114,12 +120,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
+    from mrilearn.deploy.package import dicom_description
     from mrilearn.io import read_volume, write_volume
 
-    trainer = load_run(args.run, args.checkpoint)
+    trainer = load_run(args.run, args.checkpoint, args.runtime)
     volume = read_volume(args.input)
     out = trainer.infer_volume(volume)
-    written = write_volume(out, args.output)
+    written = write_volume(out, args.output, **dicom_description(trainer, args.output))
     print(f"wrote {written}")
     if args.attention:
         from mrilearn.engine.sr import write_attention_map
@@ -196,11 +203,8 @@ def train_run(cfg: Any, resume: bool, overwrite: bool, devices: int) -> Path:
 
 def _train_worker(dist: Any, cfg_dict: dict[str, Any], run_dir: str, resume: bool) -> None:
     from mrilearn.config import from_dict
-    from mrilearn.engine.trainer import Trainer
 
-    trainer = build_trainer(from_dict(cfg_dict), Path(run_dir), dist)
-    assert isinstance(trainer, Trainer)
-    trainer.fit(resume=resume)
+    build_trainer(from_dict(cfg_dict), Path(run_dir), dist).fit(resume=resume)
 
 
 def build_trainer(cfg: Any, run_dir: Path, dist: Any = None) -> Any:
@@ -212,10 +216,17 @@ def build_trainer(cfg: Any, run_dir: Path, dist: Any = None) -> Any:
     )
 
 
-def load_run(run_dir: Path, checkpoint: str = "best") -> Any:
-    """Rebuild a run's trainer from its config and load the checkpoint's weights."""
+def load_run(run_dir: Path, checkpoint: str = "best", runtime: str = "torch") -> Any:
+    """Rebuild a run's trainer from its config and load the checkpoint's weights; a folder
+    holding package.json is loaded as an exported package (``runtime`` torch or onnx)."""
     from mrilearn.config import from_dict
+    from mrilearn.deploy.package import is_package, load_package
     from mrilearn.engine.checkpoint import load_checkpoint
+
+    if is_package(run_dir):
+        return load_package(run_dir, runtime)
+    if runtime != "torch":
+        raise ConfigError(f"--runtime {runtime} needs an exported package (mrilearn export)")
 
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(
@@ -228,6 +239,7 @@ def load_run(run_dir: Path, checkpoint: str = "best") -> Any:
     cfg = from_dict(state["config"])
     trainer = build_trainer(cfg, run_dir)
     trainer.load_state(state, str(path), weights_only=True)
+    trainer.iteration = int(state["iteration"])
     for net in trainer.nets.values():
         net.eval()
     return trainer

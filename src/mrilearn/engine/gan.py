@@ -25,7 +25,7 @@ from torch import nn
 from mrilearn import components
 from mrilearn.engine.checkpoint import load_checkpoint, load_state_dict
 from mrilearn.engine.sr import SRTrainer
-from mrilearn.errors import CheckpointError, DataError
+from mrilearn.errors import CheckpointError, ConfigError, DataError
 from mrilearn.losses.adversarial import (
     gan_loss,
     gradient_penalty,
@@ -92,7 +92,7 @@ class GANTrainer(SRTrainer):
         niqe_model: str | None = None,
     ) -> None:
         if n_critic < 1 or warmup_d < 0 or extra_d_every < 0 or extra_d_steps < 0:
-            raise DataError("trainer: n_critic must be >= 1 and the step counts >= 0")
+            raise ConfigError("trainer: n_critic must be >= 1 and the step counts >= 0")
         self.discriminator_spec = dict(discriminator)
         super().__init__(cfg, run_dir, dist, context, perceptual, niqe_model)
         self.lambda_adv = self.default_lambda if lambda_adv is None else lambda_adv
@@ -102,7 +102,10 @@ class GANTrainer(SRTrainer):
         self.override_lr("D", lr_d)
 
     def build_nets(self) -> dict[str, nn.Module]:
-        return {**super().build_nets(), "D": MODELS.build(self.discriminator_spec, "trainer.discriminator")}
+        return {
+            **super().build_nets(),
+            "D": MODELS.build(self.discriminator_spec, "trainer.discriminator"),
+        }
 
     def override_lr(self, key: str, lr: float | None) -> None:
         """Give net ``key`` its own learning rate (TTUR, §5.2.3): rebuild its optimiser and

@@ -23,6 +23,7 @@ from mrilearn.metrics.image import (
     psnr,
     results_table,
     slicewise_metrics,
+    summarize,
     to_markdown,
     write_csv,
 )
@@ -203,6 +204,13 @@ class SRTrainer(SupervisedTrainer):
                 for method, m in scorer.score({**outputs, "HR": hr}, hr, fg, slice_axis).items():
                     for key, value in m.items():
                         per_subject.setdefault(method, {}).setdefault(key, []).append(value)
+            if self.cfg.evaluation.figures and i == 0:
+                net_out = outputs[self.cfg.model["name"]]
+                figures.orthogonal_slices(
+                    net_out,
+                    fig_dir / f"prediction_{pair.id}.png",
+                    title=f"{self.cfg.model['name']}: {pair.id}",
+                )
             if self.cfg.evaluation.figures and i < 3:
                 images = {"LR": pair.lr[pair.region], **outputs, "HR": hr}
                 images.pop(ZERO_FILLED, None)
@@ -259,9 +267,7 @@ class SRTrainer(SupervisedTrainer):
         )
 
 
-def write_attention_map(
-    trainer: SRTrainer, volume: Volume, voxel: str, output: Path
-) -> list[Path]:
+def write_attention_map(trainer: SRTrainer, volume: Volume, voxel: str, output: Path) -> list[Path]:
     """``mrilearn infer --attention X,Y,Z``: the map as NIfTI and a PNG beside ``output``."""
     try:
         point = [int(v) for v in voxel.split(",")]
@@ -280,17 +286,17 @@ def write_attention_map(
 def _distortion_perception_plot(per_subject: dict[str, dict[str, list[float]]], path: Path) -> None:
     """PSNR vs NIQE (PIQE without a NIQE model) of every method, means over subjects."""
     metric = "niqe" if any("niqe" in m for m in per_subject.values()) else "piqe"
-    points = {
-        k: (np.nanmean(m["psnr"]), np.nanmean(m[metric]))
-        for k, m in per_subject.items()
-        if "psnr" in m and np.isfinite(np.nanmean(m.get(metric, [np.nan])))
-    }
+    points = {}
+    for method, m in per_subject.items():
+        x, y = summarize(m.get("psnr", []))["mean"], summarize(m.get(metric, []))["mean"]
+        if np.isfinite(x) and np.isfinite(y):
+            points[method] = (x, y)
     if points:
         xs, ys = zip(*points.values())
         figures.scatter_plot(
             xs, ys, list(points), path, "PSNR (dB)", f"{metric.upper()} (lower is better)",
             "distortion vs perception",
-        )
+        )  # fmt: skip
 
 
 def _zoom_box(hr: np.ndarray, slice_axis: int) -> tuple[int, int, int, int]:

@@ -341,6 +341,7 @@ def write_dicom_series(
     series_description: str = "mrilearn derived",
     *,
     series_number: int | None = None,
+    image_comments: str | None = None,
 ) -> Path:
     """Write ``volume`` as a derived MR series (one file per slice) into ``folder``, atomically.
 
@@ -349,7 +350,8 @@ def write_dicom_series(
     and the volume came from DICOM; missing ones are generated. The series and every SOP
     instance get new UIDs. Geometry comes from the volume's affine (RAS+ -> LPS); voxels are
     stored as 16-bit integers with RescaleSlope/Intercept chosen so float data survives to
-    within half a quantisation step. An existing ``folder`` is replaced only if it holds
+    within half a quantisation step. ``image_comments`` (e.g. the model that made the series)
+    goes into every slice's ImageComments. An existing ``folder`` is replaced only if it holds
     nothing but ``.dcm`` files.
     """
     folder = Path(folder)
@@ -449,6 +451,8 @@ def write_dicom_series(
             ds.Modality = "MR"
             ds.Manufacturer = "mrilearn"
             ds.SeriesDescription = series_description
+            if image_comments:
+                ds.ImageComments = image_comments
             ds.SeriesNumber = series_number
             ds.InstanceNumber = k + 1
             ds.SeriesDate = ds.ContentDate = date

@@ -37,8 +37,6 @@ def gradient_penalty(
 def gan_loss(logits: torch.Tensor, real: bool | torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy on logits against label 1 (``real``) / 0, or per-sample labels."""
     target = (
-        torch.full_like(logits, float(real))
-        if isinstance(real, bool)
-        else real.to(logits.dtype)
+        torch.full_like(logits, float(real)) if isinstance(real, bool) else real.to(logits.dtype)
     )
     return F.binary_cross_entropy_with_logits(logits, target)

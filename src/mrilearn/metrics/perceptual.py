@@ -121,9 +121,7 @@ def _patches(a: np.ndarray, size: int) -> Iterator[tuple[int, int]]:
             yield i, j
 
 
-def niqe_features(
-    image: np.ndarray, patch_size: int, sharpness: float | None = None
-) -> np.ndarray:
+def niqe_features(image: np.ndarray, patch_size: int, sharpness: float | None = None) -> np.ndarray:
     """(P, 36) features of the non-overlapping patches at full and half scale.
 
     The image is cropped to a multiple of ``patch_size``; the half scale is a bicubic
@@ -213,7 +211,8 @@ def fit_niqe_model(
     feats = [
         niqe_features(s, patch_size, sharpness)
         for s in slices
-        if min(s.shape) >= patch_size and (s.shape[0] // patch_size) * (s.shape[1] // patch_size) >= 2
+        if min(s.shape) >= patch_size
+        and (s.shape[0] // patch_size) * (s.shape[1] // patch_size) >= 2
     ]
     if not feats:
         raise DataError(f"no slice holds two {patch_size}-pixel patches; lower --patch-size")

@@ -31,7 +31,9 @@ def strided_blocks(in_channels: int, channels: list[int], norm: NormName) -> nn.
     Shape: block i maps (B, C_{i-1}, S) → (B, C_i, ⌈S / 2⌉)."""
     blocks, cin = nn.ModuleList(), in_channels
     for c in channels:
-        blocks.append(nn.Sequential(*_conv_norm_act(cin, c, 2, norm), *_conv_norm_act(c, c, 1, norm)))
+        blocks.append(
+            nn.Sequential(*_conv_norm_act(cin, c, 2, norm), *_conv_norm_act(c, c, 1, norm))
+        )
         cin = c
     return blocks
 
@@ -70,7 +72,9 @@ class Discriminator3d(nn.Module):
         super().__init__()
         if not 1 <= feature_block <= len(channels):
             raise ValueError(f"feature_block {feature_block} not in 1..{len(channels)}")
-        self.stem = nn.Sequential(nn.Conv3d(in_channels, channels[0], 3, padding=1), nn.LeakyReLU(0.2))
+        self.stem = nn.Sequential(
+            nn.Conv3d(in_channels, channels[0], 3, padding=1), nn.LeakyReLU(0.2)
+        )
         self.blocks = strided_blocks(channels[0], channels, norm)
         self.head = DenseHead(channels[-1], dense)
         self.feature_block = feature_block

@@ -112,6 +112,7 @@ class MultiSliceUnet(nn.Module):
                 self.aux.append(make_head(channels))
         self.head = make_head(channels)
         set_batch_stats_at_eval(self, norm == "batch_train")
+        self.to(memory_format=torch.channels_last)  # 2-5x faster convolutions on CPU
 
     def _logits(self, head: nn.Module, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
@@ -126,7 +127,7 @@ class MultiSliceUnet(nn.Module):
                 f"expected (B, {self.in_slices}, H, W) with H, W divisible by {factor}, "
                 f"got {tuple(x.shape)}"
             )
-        x = self.stem(x)
+        x = self.stem(x.contiguous(memory_format=torch.channels_last))
         skips = []
         for level, block in enumerate(self.down):
             x = block(x)

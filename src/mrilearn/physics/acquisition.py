@@ -61,7 +61,9 @@ def ir_flash_curves(t1_ms: np.ndarray, seq: IRFlash) -> np.ndarray:
         signal = np.empty((t1.size, seq.readouts_per_inversion))
         for j in range(seq.readouts_per_inversion):
             signal[:, j] = m * np.sin(alpha)
-            m = 1 + (m * np.cos(alpha) - 1) * (e_full if j + 1 < seq.readouts_per_inversion else e_half)
+            m = 1 + (m * np.cos(alpha) - 1) * (
+                e_full if j + 1 < seq.readouts_per_inversion else e_half
+            )
         return signal, m
 
     _, b = period(np.zeros_like(t1))

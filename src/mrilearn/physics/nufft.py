@@ -169,15 +169,20 @@ class ToeplitzNormal(Linop):
                 kernels[a, b] = spec
                 kernels[b, a] = spec.conj()
         # (2N·2N, L, L) so that one batched matmul mixes the basis images per frequency.
-        self._kernels = np.ascontiguousarray(kernels.reshape(n_basis, n_basis, -1).transpose(2, 0, 1))
+        self._kernels = np.ascontiguousarray(
+            kernels.reshape(n_basis, n_basis, -1).transpose(2, 0, 1)
+        )
 
     def _apply(self, x: np.ndarray) -> np.ndarray:
         n_basis, nx, ny = self.ishape
         coil_images = self.coil.forward(x)  # (L, C, X, Y)
-        spectra = scipy.fft.fft2(coil_images, s=(2 * nx, 2 * ny))
+        # Zero-padded 2-D FFT in two passes, skipping the all-zero half in the first pass
+        # (and the cropped half in the inverse): 25 % fewer 1-D transforms than fft2(s=...).
+        spectra = scipy.fft.fft(scipy.fft.fft(coil_images, 2 * ny, axis=-1), 2 * nx, axis=-2)
         mixed = self._kernels @ spectra.reshape(n_basis, -1, 4 * nx * ny).transpose(2, 0, 1)
         mixed = mixed.transpose(1, 2, 0).reshape(spectra.shape)
-        out = scipy.fft.ifft2(mixed)[..., :nx, :ny].astype(self.dtype, copy=False)
+        out = scipy.fft.ifft(scipy.fft.ifft(mixed, axis=-2)[..., :nx, :], axis=-1)[..., :ny]
+        out = out.astype(self.dtype, copy=False)
         return self.coil.adjoint(out)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -207,7 +212,13 @@ class SubspaceEncoding(Compose):
         traj = check_trajectory(traj, phi.shape[1])
         maps = np.asarray(maps, dtype=dtype)
         n_basis, n_coils = phi.shape[0], maps.shape[0]
-        self.traj, self.phi, self.maps, self.eps, self.dtype = traj, phi.astype(dtype), maps, eps, dtype
+        self.traj, self.phi, self.maps, self.eps, self.dtype = (
+            traj,
+            phi.astype(dtype),
+            maps,
+            eps,
+            dtype,
+        )
         self.coil = Coil(maps, n_basis)
         self.nufft = NUFFT(traj, maps.shape[1:], (n_basis, n_coils), eps, dtype)
         self.sampling = SubspaceSampling(self.phi, n_coils, traj.shape[1])

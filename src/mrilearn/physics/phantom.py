@@ -74,9 +74,7 @@ def thorax_anatomy(rng: np.random.Generator | None = None) -> list[Ellipse]:
     position and shape (seeded subjects), ``None`` gives the reference anatomy."""
     jit = (lambda lo, hi: rng.uniform(lo, hi)) if rng is not None else (lambda lo, hi: 1.0)
     size = jit(0.94, 1.04)
-    heart_shift = (
-        (rng.uniform(-3, 3), rng.uniform(-3, 3)) if rng is not None else (0.0, 0.0)
-    )
+    heart_shift = (rng.uniform(-3, 3), rng.uniform(-3, 3)) if rng is not None else (0.0, 0.0)
     lv = jit(0.92, 1.06)
     hx, hy = heart_shift
     parts = [
@@ -134,7 +132,11 @@ class CoilModel:
         self.freqs = np.stack([mx.ravel(), my.ravel()], axis=-1) / period  # (M, 2) cycles/mm
         grid = (np.arange(48) + 0.5) / 48 * fov_mm - fov_mm / 2
         gx, gy = np.meshgrid(grid, grid, indexing="ij")
-        basis = np.exp(2j * np.pi * (gx.ravel()[:, None] * self.freqs[:, 0] + gy.ravel()[:, None] * self.freqs[:, 1]))
+        basis = np.exp(
+            2j
+            * np.pi
+            * (gx.ravel()[:, None] * self.freqs[:, 0] + gy.ravel()[:, None] * self.freqs[:, 1])
+        )
         angles = 2 * np.pi * (np.arange(n_coils) + rng.uniform(-0.2, 0.2, n_coils)) / n_coils
         radius = 0.5 * fov_mm
         targets = []
@@ -154,7 +156,9 @@ class CoilModel:
         """Sensitivities at the pixel centres of an N×N grid, (C, N, N) complex64."""
         x = (np.arange(matrix) - matrix // 2) * fov_mm / matrix
         gx, gy = np.meshgrid(x, x, indexing="ij")
-        phase = np.exp(2j * np.pi * (gx[..., None] * self.freqs[:, 0] + gy[..., None] * self.freqs[:, 1]))
+        phase = np.exp(
+            2j * np.pi * (gx[..., None] * self.freqs[:, 0] + gy[..., None] * self.freqs[:, 1])
+        )
         return np.einsum("cm,xym->cxy", self.coef, phase).astype(np.complex64)
 
 
@@ -181,7 +185,9 @@ class ThoraxPhantom:
         self.contraction_scale = float(contraction_scale)
         self.tissue_names = sorted(self.tissues)
 
-    def geometry(self, cardiac_phase: np.ndarray, resp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def geometry(
+        self, cardiac_phase: np.ndarray, resp: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Centres and semi-axes (T, E, 2) in mm for T motion states."""
         cardiac_phase, resp = np.atleast_1d(cardiac_phase), np.atleast_1d(resp)
         squeeze = self.contraction_scale * contraction(cardiac_phase)
@@ -230,7 +236,9 @@ class ThoraxPhantom:
             out[i] = inside.reshape(matrix, supersample, matrix, supersample).mean(axis=(1, 3))
         return out
 
-    def image(self, values: np.ndarray, cardiac_phase: float, resp: float, matrix: int, fov_mm: float) -> np.ndarray:
+    def image(
+        self, values: np.ndarray, cardiac_phase: float, resp: float, matrix: int, fov_mm: float
+    ) -> np.ndarray:
         """Rasterised truth Σ_e values[..., e] · coverage_e, shape (..., N, N)."""
         cov = self.coverage(cardiac_phase, resp, matrix, fov_mm)
         return np.tensordot(values, cov, axes=([-1], [0]))

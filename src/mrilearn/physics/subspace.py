@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 RESP_BAND_HZ = (0.1, 0.5)
 CARDIAC_BAND_HZ = (0.6, 2.5)
+RESP_LOW_PASS_HZ = 0.6
 
 
 def t1_dictionary(
@@ -47,12 +48,25 @@ def t1_basis(curves: np.ndarray, rank: int) -> tuple[np.ndarray, float]:
     they capture (Σ σ_k² over the first K / Σ σ²)."""
     if rank > min(curves.shape):
         raise DataError(f"T1 rank {rank} exceeds the dictionary size {curves.shape}")
-    _, s, vh = np.linalg.svd(curves, full_matrices=False)
-    return vh[:rank].T, float(np.sum(s[:rank] ** 2) / np.sum(s**2))
+    vectors, s = leading_left_vectors(curves.T, rank)
+    return vectors, float(np.sum(s**2) / np.sum(curves**2))
+
+
+def leading_left_vectors(y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k leading left singular vectors (M, k) and singular values of y (M, n), from the
+    eigen-decomposition of the Gram matrix y y^H (much faster than an SVD for M ≲ n)."""
+    w, v = np.linalg.eigh(y @ y.conj().T)
+    order = np.argsort(w)[::-1][:k]
+    return v[:, order], np.sqrt(np.maximum(w[order], 0))
 
 
 def _band_filter(x: np.ndarray, band: tuple[float, float], fs: float) -> np.ndarray:
     sos = signal.butter(2, band, btype="bandpass", fs=fs, output="sos")
+    return signal.sosfiltfilt(sos, x)
+
+
+def _low_pass(x: np.ndarray, cutoff: float, fs: float) -> np.ndarray:
+    sos = signal.butter(4, cutoff, btype="lowpass", fs=fs, output="sos")
     return signal.sosfiltfilt(sos, x)
 
 
@@ -63,15 +77,19 @@ def _band_fraction(x: np.ndarray, band: tuple[float, float], fs: float) -> float
 
 
 def self_gating(
-    nav: np.ndarray, times_ms: np.ndarray, ti_index: np.ndarray, u_ti: np.ndarray, n_components: int = 8
+    nav: np.ndarray,
+    times_ms: np.ndarray,
+    ti_index: np.ndarray,
+    u_ti: np.ndarray,
+    n_components: int = 8,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Respiratory signal and cardiac phase ∈ [0, 1) at the navigator times.
 
     ``nav`` (C, Rn, S) navigator data, ``u_ti`` (n_TI, K) the T1 basis. The T1 recovery is
     regressed out per navigator sample (least squares on the T1 basis at each TI); the real
     principal components of the residual are ranked by their fraction of power in each band.
-    The respiratory signal is the band-passed best component, signed so that its longer
-    plateau (end-expiration) is low; the cardiac phase is the angle of the analytic signal
+    The respiratory signal is the low-passed (0.6 Hz) best component, signed so that its
+    longer plateau (end-expiration) is low; the cardiac phase is the angle of the analytic signal
     of the band-passed best cardiac component.
     """
     y = nav.transpose(1, 0, 2).reshape(nav.shape[1], -1)  # (Rn, C·S)
@@ -79,15 +97,18 @@ def self_gating(
     coef, *_ = np.linalg.lstsq(v, y, rcond=None)
     residual = y - v @ coef
     stacked = np.concatenate([residual.real, residual.imag], axis=1)
-    left, s, _ = np.linalg.svd(stacked - stacked.mean(axis=0), full_matrices=False)
-    comps = (left[:, :n_components] * s[:n_components]).T
+    left, s = leading_left_vectors(stacked - stacked.mean(axis=0), n_components)
+    comps = (left * s).T
     fs = 1000.0 / float(np.median(np.diff(times_ms)))
     resp_k = int(np.argmax([_band_fraction(c, RESP_BAND_HZ, fs) for c in comps]))
     card_scores = [_band_fraction(c, CARDIAC_BAND_HZ, fs) for c in comps]
     card_scores[resp_k] = -1.0
     card_k = int(np.argmax(card_scores))
-    resp = _band_filter(comps[resp_k], (0.05, RESP_BAND_HZ[1]), fs)
-    if np.mean(resp) < np.median(resp):  # plateau (median) must be the low end
+    # Low-pass below the cardiac band keeps the breathing harmonics, hence its asymmetry:
+    # free breathing dwells at end-expiration, so the signal is signed to be positively skewed
+    # (long plateau low, short inspiration peaks high).
+    resp = _low_pass(comps[resp_k], RESP_LOW_PASS_HZ, fs)
+    if np.mean((resp - resp.mean()) ** 3) < 0:
         resp = -resp
     cardiac = _band_filter(comps[card_k], CARDIAC_BAND_HZ, fs)
     phase = np.unwrap(np.angle(signal.hilbert(cardiac))) / (2 * np.pi)
@@ -157,19 +178,20 @@ def estimate_phi(
         )
     if not np.all(np.isfinite(y)):
         raise DataError("navigator data hold NaN or infinite values")
-    p, *_ = np.linalg.svd(y, full_matrices=False)
-    z = p[:, :rank].conj().T @ y  # (L, Rn)
+    p, _ = leading_left_vectors(y, rank)
+    z = p.conj().T @ y  # (L, Rn)
     bins = card_bin * n_resp + resp_bin
     u = u_ti[ti_index]  # (Rn, K)
-    rows = (bins[:, None] * k + np.arange(k)[None, :]).ravel()  # (Rn·K,)
+    idx = bins[:, None] * k + np.arange(k)  # (Rn, K) unknowns each navigator touches
     normal = np.zeros((n_bins * k, n_bins * k))
     outer = (u[:, :, None] * u[:, None, :]).reshape(len(bins), -1)
-    idx = bins[:, None] * k + np.arange(k)
     np.add.at(normal, (np.repeat(idx, k, axis=1).ravel(), np.tile(idx, k).ravel()), outer.ravel())
     mu = smoothness * np.trace(normal) / normal.shape[0]
-    normal += mu * np.kron(_bin_laplacian(n_cardiac, n_resp), np.eye(k)) + 1e-9 * mu * np.eye(len(normal))
+    normal += mu * np.kron(_bin_laplacian(n_cardiac, n_resp), np.eye(k)) + 1e-9 * mu * np.eye(
+        len(normal)
+    )
     rhs = np.zeros((n_bins * k, rank), dtype=np.complex128)
-    np.add.at(rhs, rows, (u[:, :, None] * z.T[:, None, :]).reshape(-1, rank))
+    np.add.at(rhs, idx.ravel(), (u[:, :, None] * z.T[:, None, :]).reshape(-1, rank))
     q = np.linalg.solve(normal, rhs).reshape(n_bins, k, rank)  # Q[b]^T
     tensor = np.einsum("bkl,tk->ltb", q, u_ti).reshape(rank, -1)
     _, s, vh = np.linalg.svd(tensor, full_matrices=False)
@@ -178,7 +200,11 @@ def estimate_phi(
 
 
 def image_series(
-    u: np.ndarray, phi: np.ndarray, ti: np.ndarray | int, cardiac: np.ndarray | int, resp: np.ndarray | int
+    u: np.ndarray,
+    phi: np.ndarray,
+    ti: np.ndarray | int,
+    cardiac: np.ndarray | int,
+    resp: np.ndarray | int,
 ) -> np.ndarray:
     """Images A = U Φ at (TI index, cardiac bin, respiratory bin) triplets (broadcast), (..., X, Y)."""
     coeff = phi[:, ti, cardiac, resp]  # (L, ...)
@@ -186,7 +212,12 @@ def image_series(
 
 
 def t1_map(
-    u: np.ndarray, phi: np.ndarray, t1_values: np.ndarray, curves: np.ndarray, cardiac: int, resp: int
+    u: np.ndarray,
+    phi: np.ndarray,
+    t1_values: np.ndarray,
+    curves: np.ndarray,
+    cardiac: int,
+    resp: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """T1 (ms) and proton-density-like amplitude maps (X, Y) by dictionary matching along TI.
 
