@@ -23,7 +23,7 @@ import torch
 import yaml
 
 from mrilearn import components
-from mrilearn.deploy.onnx import INPUT, _ort_session, export_onnx
+from mrilearn.deploy.onnx import INPUT, export_onnx, ort_session
 
 
 def timed(fn, repeats: int) -> tuple[float, np.ndarray]:
@@ -47,12 +47,15 @@ def main() -> None:
     spec = yaml.safe_load(config.read_text())["model"]
     torch.manual_seed(0)
     net = components.build("model", spec).eval()
+    with torch.no_grad():  # the residual net's zero-initialised output conv would hide errors
+        for param in net.parameters():
+            param.add_(0.01 * torch.randn_like(param))
     shape = [1, 1, *[args.patch] * 3]
     x = torch.randn(shape)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
         info = export_onnx(net, shape, path, [1, 1, *[args.patch // 2] * 3])
-        session = _ort_session(path)
+        session = ort_session(path)
         with torch.inference_mode():
             t_torch, ref = timed(lambda: net(x).numpy(), args.repeats)
         t_ort, out = timed(lambda: session.run(None, {INPUT: x.numpy()})[0], args.repeats)

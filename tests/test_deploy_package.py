@@ -15,9 +15,9 @@ import yaml
 
 from mrilearn.cli import load_run, main
 from mrilearn.config import load_config
-from mrilearn.deploy.package import WEIGHTS_FILE, export_package, load_package
-from mrilearn.errors import CheckpointError
 from mrilearn.data.phantoms import ellipsoid_phantom
+from mrilearn.deploy.package import WEIGHTS_FILE, load_package
+from mrilearn.errors import CheckpointError
 from mrilearn.io import Volume, read_nifti, write_dicom_series, write_nifti
 
 

@@ -23,7 +23,7 @@ log = logging.getLogger("mrilearn")
 DEMO_CONFIG = "sr/demo_mni152.yaml"
 
 # Modules that add application commands: each has ``add_commands(subparsers)``.
-COMMAND_MODULES: tuple[str, ...] = ("mrilearn.metrics.perceptual_cli", "mrilearn.data.abdomen_cli", "mrilearn.physics.cli", "mrilearn.deploy.cli")
+COMMAND_MODULES: tuple[str, ...] = ("mrilearn.metrics.perceptual_cli", "mrilearn.data.abdomen_cli", "mrilearn.physics.cli", "mrilearn.deploy.cli", "mrilearn.inference.uncertainty_cli", "mrilearn.federated.cli")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="torch",
         help="onnx: run a package's model.onnx with onnxruntime",
     )
+    i.add_argument(
+        "--samples",
+        type=int,
+        default=0,
+        help="N > 0: mean of N MC-dropout passes plus uncertainty maps (NIfTI, PNG) beside it",
+    )
     i.add_argument("input", type=Path, help="NIfTI file (.nii/.nii.gz) or DICOM series folder")
     i.add_argument("output", type=Path, help="output .nii/.nii.gz, or a folder for DICOM")
     i.add_argument("--attention", metavar="X,Y,Z", help="also write this voxel's attention map")
@@ -125,9 +131,16 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
     trainer = load_run(args.run, args.checkpoint, args.runtime)
     volume = read_volume(args.input)
-    out = trainer.infer_volume(volume)
+    if args.samples:
+        from mrilearn.inference.uncertainty import infer_with_uncertainty
+
+        out, extra = infer_with_uncertainty(trainer, volume, args.samples, args.output)
+    else:
+        out, extra = trainer.infer_volume(volume), []
     written = write_volume(out, args.output, **dicom_description(trainer, args.output))
     print(f"wrote {written}")
+    for path in extra:
+        print(f"wrote {path}")
     if args.attention:
         from mrilearn.engine.sr import write_attention_map
 

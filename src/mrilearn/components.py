@@ -45,6 +45,7 @@ def load_all() -> None:
     """Import the modules that register components (late: they import this module)."""
     import mrilearn.data  # noqa: F401
     import mrilearn.engine.gan  # noqa: F401
+    import mrilearn.engine.malibu  # noqa: F401
     import mrilearn.engine.seg  # noqa: F401
     import mrilearn.engine.sr  # noqa: F401
     import mrilearn.engine.trainers  # noqa: F401

@@ -331,7 +331,9 @@ def synthetic_abdomen(
     affine = np.diag([*spacing, 1.0])
     affine[:3, 3] = -(np.asarray(shape) - 1) / 2 * spacing
     meta = {"source": f"synthetic_abdomen(seed={seed})"}
-    return Volume(img.astype(np.float32), affine, meta=meta), Volume(canvas.label, affine, meta=meta)
+    return Volume(img.astype(np.float32), affine, meta=meta), Volume(
+        canvas.label, affine, meta=meta
+    )
 
 
 def write_abdomen_dataset(

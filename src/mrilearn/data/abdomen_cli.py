@@ -15,7 +15,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", type=Path, required=True, help="output folder (replaced if present)")
     p.add_argument("--subjects", type=int, default=20, help="number of subjects")
-    p.add_argument("--seed", type=int, default=0, help="data set seed (different seeds: new subjects)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="data set seed (different seeds: new subjects)"
+    )
     p.add_argument("--shape", type=int, nargs=3, default=list(abdomen.DEFAULT_SHAPE), help="voxels")
     p.add_argument(
         "--spacing", type=float, nargs=3, default=list(abdomen.DEFAULT_SPACING), help="mm"

@@ -20,6 +20,7 @@ Axial slabs are taken along axis 2, coronal along axis 1 and sagittal along axis
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -181,8 +182,10 @@ def zscore(image: np.ndarray) -> np.ndarray:
     return ((image - image.mean()) / std).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=2)
 def mni152_tissue(spacing: float) -> tuple[Volume, Volume]:
-    """MNI152 T1 and its background/CSF/GM/WM label map (values 0-3, see module notes)."""
+    """MNI152 T1 and its background/CSF/GM/WM label map (values 0-3, see module notes) at
+    ``spacing`` mm; cached (callers must not modify the arrays)."""
     t1, gm, wm = (load_mni152(k) for k in ("t1", "gm", "wm"))
     brain = ndimage.binary_fill_holes(gm.data + wm.data > 0.5)
     radius = max(1, int(round(3.0 / min(t1.spacing))))
@@ -424,9 +427,7 @@ class SegVolumes:
         return self._val
 
 
-def homography(
-    angle: float, shear: float, perspective: tuple[float, float]
-) -> torch.Tensor:
+def homography(angle: float, shear: float, perspective: tuple[float, float]) -> torch.Tensor:
     """3×3 matrix: rotation by ``angle`` rad, horizontal shear, projective terms (per pixel)."""
     c, s = math.cos(angle), math.sin(angle)
     rot = torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
@@ -452,9 +453,9 @@ def warp(
     grid = torch.stack([src[1] / max((ww - 1) / 2, 1), src[0] / max((hh - 1) / 2, 1)], -1)
     grid = grid.reshape(1, hh, ww, 2).float()
     out_image = F.grid_sample(image[None], grid, "bilinear", "border", align_corners=True)[0]
-    out_label = F.grid_sample(
-        label[None].float(), grid, "nearest", "border", align_corners=True
-    )[0].long()
+    out_label = F.grid_sample(label[None].float(), grid, "nearest", "border", align_corners=True)[
+        0
+    ].long()
     return out_image, out_label
 
 

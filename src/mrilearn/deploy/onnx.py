@@ -24,7 +24,8 @@ OPSET = 17
 INPUT, OUTPUT = "input", "output"
 
 
-def _ort_session(path: Path) -> Any:
+def ort_session(path: Path) -> Any:
+    """A CPU onnxruntime session using as many threads as PyTorch; CheckpointError if unreadable."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -76,13 +77,13 @@ def export_onnx(
         try:
             _export(net, x, path, dynamic=True)
             other = torch.randn(other_shape, generator=gen)
-            dynamic = _max_diff(net, _ort_session(path), other) < 1e-3
+            dynamic = _max_diff(net, ort_session(path), other) < 1e-3
         except Exception as err:  # an exporter/runtime failure means: fall back to static
             log.info("dynamic ONNX export failed (%s); exporting fixed shape", err)
             dynamic = False
     if not dynamic:
         _export(net, x, path, dynamic=False)
-    diff = _max_diff(net, _ort_session(path), x)
+    diff = _max_diff(net, ort_session(path), x)
     log.info("ONNX export %s: dynamic=%s, parity max |diff| %.3g", path, dynamic, diff)
     return {
         "opset": OPSET,
@@ -106,7 +107,7 @@ class OnnxNet(nn.Module):
     ) -> None:
         super().__init__()
         self.path, self.input_shape, self.dynamic = Path(path), list(input_shape), dynamic
-        self.session = _ort_session(self.path)
+        self.session = ort_session(self.path)
         for key, value in attributes.items():
             setattr(self, key, value)
 

@@ -191,7 +191,10 @@ class SegTrainer(Trainer):
             pred = self.nets["G"].eval()(b["image"])[0].argmax(0).numpy()
         table = self.seg_data.table
         # (N, H, W) slabs shown as volumes whose axis 0 is the slice axis
-        maps = {"reference": table.to_values(b["label"][0, 0].numpy()), "network": table.to_values(pred)}
+        maps = {
+            "reference": table.to_values(b["label"][0, 0].numpy()),
+            "network": table.to_values(pred),
+        }
         overlay_panel(
             b["image"][0].numpy(),
             maps,

@@ -1,4 +1,4 @@
 """Whole-volume inference; importing registers the inferers in INFERERS."""
 
+import mrilearn.inference.multiview  # noqa: F401
 from mrilearn.inference import sliding  # noqa: F401
-from mrilearn.inference import multiview  # noqa: F401

@@ -123,5 +123,9 @@ class MultiView:
             seconds[view] = time.perf_counter() - t0
             prob_sum = probs if prob_sum is None else prob_sum + probs
             log.debug("%s view: %.2f s", view, seconds[view])
-        labels = views[self.views[0]] if len(views) == 1 else majority_vote(list(views.values()), prob_sum)
+        labels = (
+            views[self.views[0]]
+            if len(views) == 1
+            else majority_vote(list(views.values()), prob_sum)
+        )
         return MultiViewResult(labels, prob_sum / len(views), views, seconds)

@@ -43,7 +43,9 @@ class DeepSupervisedDiceCE(nn.Module):
             lambda_ce=ce_weight,
         )
 
-    def forward(self, pred: torch.Tensor | Sequence[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, pred: torch.Tensor | Sequence[torch.Tensor], target: torch.Tensor
+    ) -> torch.Tensor:
         outputs = [pred] if isinstance(pred, torch.Tensor) else list(pred)
         weights = [self.decay**i for i in range(len(outputs))]
         total = torch.zeros(())

@@ -5,6 +5,7 @@ from mrilearn.models import (  # noqa: F401
     baselines,
     blocks,
     discriminator,
+    malibu,
     sr,
     unet,  # noqa: F401
 )

@@ -90,6 +90,9 @@ class MDCSRN(nn.Module):
     the missing detail: it converges in far fewer iterations, which matters on a CPU.
     ``attention`` inserts a 3-D self-attention block (§8.3.2) after the middle dense block
     (``"mid"``) or on the combined block outputs before the reconstruction (``"last"``).
+    ``spatial_dims`` 2 builds the same design on (B, C, X, Y) maps (MALIBU's mDCN, §6.3.2);
+    ``dilation`` gives the dilation of each unit of a block, the same in every block (§6's
+    d1-4-8-1 is ``[1, 4, 8, 1]``).
     Shape: (B, in_channels, X, Y, Z) → (B, out_channels, X, Y, Z).
     """
 
@@ -107,21 +110,27 @@ class MDCSRN(nn.Module):
         bn_train_at_inference: bool = False,
         residual: bool = False,
         attention: Literal["none", "mid", "last"] = "none",
+        spatial_dims: int = 3,
+        dilation: list[int] | None = None,
     ) -> None:
         super().__init__()
         if residual and in_channels != out_channels:
             raise ValueError("residual needs in_channels == out_channels")
+        if attention != "none" and spatial_dims != 3:
+            raise ValueError("attention needs spatial_dims 3")
         self.residual = residual
         width = 2 * growth
-        self.stem = make_conv(3, in_channels, width, 3)
+        dims = spatial_dims
+        self.stem = make_conv(dims, in_channels, width, 3)
         self.compressors = nn.ModuleList()
         self.blocks = nn.ModuleList()
         channels = width  # the stem output and all block outputs so far
         for _ in range(blocks):
-            self.compressors.append(make_conv(3, channels, width, 1))
+            self.compressors.append(make_conv(dims, channels, width, 1))
             block = DenseBlock(
-                width, units, growth, 3, norm, bottleneck=bottleneck, dropout=dropout
-            )
+                width, units, growth, dims, norm, bottleneck=bottleneck,
+                dilation=dilation or 1, dropout=dropout,
+            )  # fmt: skip
             self.blocks.append(block)
             channels += block.out_channels
         combined = channels - width
@@ -133,10 +142,10 @@ class MDCSRN(nn.Module):
                 combined if at == blocks else self.blocks[at].out_channels
             )
         if reconstruction == "direct":
-            self.reconstruction: nn.Module = make_conv(3, combined, out_channels, 1)
+            self.reconstruction: nn.Module = make_conv(dims, combined, out_channels, 1)
         elif reconstruction == "bottleneck":
             self.reconstruction = BottleneckReconstruction(
-                combined, 8 * growth, out_channels, 3, norm
+                combined, 8 * growth, out_channels, dims, norm
             )
         else:
             raise ValueError(
@@ -144,7 +153,8 @@ class MDCSRN(nn.Module):
             )
         set_batch_stats_at_eval(self, bn_train_at_inference)
         if residual:  # start as the identity: training only adds the missing detail
-            last = [m for m in self.reconstruction.modules() if isinstance(m, nn.Conv3d)][-1]
+            convs = (nn.Conv2d, nn.Conv3d)
+            last = [m for m in self.reconstruction.modules() if isinstance(m, convs)][-1]
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
 

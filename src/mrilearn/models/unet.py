@@ -73,8 +73,8 @@ class MultiSliceUnet(nn.Module):
         dropout: float,
     ) -> None:
         super().__init__()
-        if levels < 2 or in_slices < 1 or classes < 2:
-            raise ValueError(f"need levels ≥ 2, in_slices ≥ 1, classes ≥ 2; got {levels}, "
+        if levels < 2 or in_slices < 1 or classes < 1:
+            raise ValueError(f"need levels ≥ 2, in_slices ≥ 1, classes ≥ 1; got {levels}, "
                              f"{in_slices}, {classes}")  # fmt: skip
         base_norm = "batch" if norm == "batch_train" else norm
         self.in_slices, self.classes, self.levels = in_slices, classes, levels
@@ -122,7 +122,12 @@ class MultiSliceUnet(nn.Module):
         """(B, N, H, W) → logits (B, classes, N, H, W); train mode with deep supervision:
         ``[main, aux at 1/2, 1/4, ...]`` (coarser heads last)."""
         factor = 2 ** (self.levels - 1)
-        if x.ndim != 4 or x.shape[1] != self.in_slices or x.shape[2] % factor or x.shape[3] % factor:
+        if (
+            x.ndim != 4
+            or x.shape[1] != self.in_slices
+            or x.shape[2] % factor
+            or x.shape[3] % factor
+        ):
             raise ValueError(
                 f"expected (B, {self.in_slices}, H, W) with H, W divisible by {factor}, "
                 f"got {tuple(x.shape)}"

@@ -7,7 +7,9 @@ import argparse
 import time
 from pathlib import Path
 
-SIMULATE_KINDS = ("mtmri",)
+from mrilearn.errors import ConfigError
+
+SIMULATE_KINDS = ("mtmri", "mtmri-dataset")
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +18,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("kind", choices=SIMULATE_KINDS, help="what to simulate")
     s.add_argument("config", help="YAML config (e.g. configs/mtmri/default.yaml)")
     s.add_argument("overrides", nargs="*", help="dotted overrides, e.g. simulate.seed=3")
-    s.add_argument("--out", required=True, type=Path, help="raw data file to write (.npz)")
+    s.add_argument(
+        "--out", required=True, type=Path, help="raw data file (.npz); mtmri-dataset: a folder"
+    )
+    s.add_argument("--subjects", type=int, default=32, help="mtmri-dataset: number of subjects")
+    s.add_argument("--workers", type=int, default=1, help="mtmri-dataset: parallel processes")
     s.set_defaults(func=cmd_simulate)
 
     r = sub.add_parser("recon", help="reconstruct a Multitasking MRI raw data file")
@@ -25,8 +31,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--data", required=True, type=Path, help="raw data file (.npz)")
     r.add_argument("--out", required=True, type=Path, help="output folder")
     r.add_argument(
-        "--method", choices=("iterative",), default="iterative", help="spatial factor estimate"
+        "--method",
+        choices=("iterative", "malibu"),
+        default="iterative",
+        help="spatial factor estimate: ADMM, or a trained MALIBU network (--run)",
     )
+    r.add_argument("--run", type=Path, help="--method malibu: the training run directory")
     r.set_defaults(func=cmd_recon)
 
 
@@ -35,6 +45,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     cfg = mtmri.load_config(args.config, args.overrides)
     start = time.perf_counter()
+    if args.kind == "mtmri-dataset":
+        from mrilearn.data.malibu import generate_dataset
+
+        manifest = generate_dataset(cfg, args.out, args.subjects, args.workers)
+        print(f"wrote {manifest} ({args.subjects} subjects) in {time.perf_counter() - start:.0f} s")
+        return 0
     raw = mtmri.simulate(cfg.simulate)
     path = mtmri.write_raw(args.out, raw)
     coils, readouts, samples = raw.kspace.shape
@@ -50,7 +66,14 @@ def cmd_recon(args: argparse.Namespace) -> int:
 
     cfg = mtmri.load_config(args.config, args.overrides)
     raw = mtmri.read_raw(args.data)
-    result = mtmri.reconstruct(raw, cfg.recon)
+    spatial = None
+    if args.method == "malibu":
+        from mrilearn.cli import load_run
+
+        if args.run is None:
+            raise ConfigError("--method malibu needs --run RUN_DIR (a trained MALIBU run)")
+        spatial = load_run(args.run).spatial_factor
+    result = mtmri.reconstruct(raw, cfg.recon, spatial=spatial)
     if "simulation" in raw.metadata:
         result.metrics = mtmri.evaluate(raw, result)
     out = mtmri.save_result(args.out, cfg, raw, result)

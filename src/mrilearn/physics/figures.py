@@ -89,7 +89,8 @@ def write_figures(
     }
     cardiac_strip(result.u, result.phi, tis, fig_dir / "cardiac_cycle.png")
     t1_figure(result.t1, result.amplitude, fig_dir / "t1_map.png")
-    loss_curves(result.history, fig_dir / "admm_objective.png", keys=["objective", "residual"])
+    if result.history:  # a network reconstruction (MALIBU) has no ADMM log
+        loss_curves(result.history, fig_dir / "admm_objective.png", keys=["objective", "residual"])
     if times_ms is not None:
         gating_traces(result, times_ms, fig_dir / "gating.png")
 

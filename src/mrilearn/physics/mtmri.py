@@ -30,6 +30,7 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -410,8 +411,15 @@ def spatial_factor_admm(
     return u.astype(np.complex64), admm.history
 
 
-def reconstruct(raw: RawData, cfg: ReconConfig, progress: bool | None = None) -> MtmriResult:
-    """U0, ADMM U, Φ and T1 map of one scan (§6.2): gating → Φ → E_Φ → U0 → ADMM → T1."""
+def reconstruct(
+    raw: RawData,
+    cfg: ReconConfig,
+    progress: bool | None = None,
+    spatial: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> MtmriResult:
+    """U0, ADMM U, Φ and T1 map of one scan (§6.2): gating → Φ → E_Φ → U0 → ADMM → T1.
+
+    ``spatial`` maps (U0, Φ) to U in place of ADMM (MALIBU's network, §6.2.3; issue 6)."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -458,22 +466,26 @@ def reconstruct(raw: RawData, cfg: ReconConfig, progress: bool | None = None) ->
         raw.traj[img], phi[:, ti_index[img], card_bin[img], resp_bin[img]], maps, cfg.nufft_eps
     )
     u0 = enc.back_project(data, radial_density(raw.traj[img]))
-    rhs = enc.adjoint(data)
-    lap("back_projection_s")
-    normal = enc.normal()
-    lap("toeplitz_kernels_s")
-
-    u, history = spatial_factor_admm(
-        normal,
-        rhs,
-        float(np.linalg.norm(data) ** 2),
-        cfg.lam,
-        cfg.rho,
-        cfg.admm_iterations,
-        cfg.cg_iterations,
-        progress,
-    )
-    lap("admm_s")
+    if spatial is not None:
+        lap("back_projection_s")
+        u, history = spatial(u0, phi), []
+        lap("network_s")
+    else:
+        rhs = enc.adjoint(data)
+        lap("back_projection_s")
+        normal = enc.normal()
+        lap("toeplitz_kernels_s")
+        u, history = spatial_factor_admm(
+            normal,
+            rhs,
+            float(np.linalg.norm(data) ** 2),
+            cfg.lam,
+            cfg.rho,
+            cfg.admm_iterations,
+            cfg.cg_iterations,
+            progress,
+        )
+        lap("admm_s")
 
     dark_ti = int(np.argmin(np.abs(acquisition.ir_flash_curves(np.array([BLOOD_T1_MS]), seq)[0])))
     bright_ti = seq.readouts_per_inversion - 1
@@ -510,20 +522,25 @@ def _scaled_nrmse(x: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
     return float(np.linalg.norm(a * xs - ts) / np.linalg.norm(ts))
 
 
-def evaluate(raw: RawData, result: MtmriResult) -> dict[str, Any]:
-    """Compare with the simulated truth: T1 per tissue and image NRMSE (U and U0 series).
-
-    The truth motion state of a bin is the mean oracle state of the readouts assigned to it
-    (circular mean for the cardiac phase), so it works for self-gated and oracle bins.
-    """
-    sim = _to_dataclass(SimulateConfig, raw.metadata["simulation"], "metadata.simulation")
-    sub = build_subject(sim)
-    matrix, fov = sim.phantom.matrix, sim.phantom.fov_mm
+def truth_state(sub: Subject, result: MtmriResult) -> tuple[float, float]:
+    """The true (cardiac phase, respiratory position) of the T1 map's motion bin: the mean
+    oracle state of the readouts assigned to it (circular mean for the cardiac phase)."""
     sel = (result.card_bin == result.t1_cardiac_bin) & (result.resp_bin == 0)
     phase = float(
         np.mod(np.angle(np.mean(np.exp(2j * np.pi * sub.cardiac_phase[sel]))) / (2 * np.pi), 1)
     )
-    resp = float(sub.resp_position[sel].mean())
+    return phase, float(sub.resp_position[sel].mean())
+
+
+def evaluate(raw: RawData, result: MtmriResult) -> dict[str, Any]:
+    """Compare with the simulated truth: T1 per tissue and image NRMSE (U and U0 series).
+
+    The truth motion state is :func:`truth_state`, so it works for self-gated and oracle bins.
+    """
+    sim = _to_dataclass(SimulateConfig, raw.metadata["simulation"], "metadata.simulation")
+    sub = build_subject(sim)
+    matrix, fov = sim.phantom.matrix, sim.phantom.fov_mm
+    phase, resp = truth_state(sub, result)
     labels = sub.phantom.labels(phase, resp, matrix, fov)
     t1_rows = []
     for tissue in ("blood", "myocardium", "liver", "muscle", "fat"):

@@ -1,0 +1,354 @@
+"""MALIBU training data (§6.3.1; issue 6): simulated subjects, canonical features, batches.
+
+``generate_dataset`` simulates many distinct Multitasking subjects (anatomy, tissue T1/PD, coils
+and motion traces from a per-subject seed; heart rate, breathing period and depth, contraction
+and SNR drawn from ``SUBJECT_RANGES``), reconstructs each with the iterative recon and stores
+one ``<id>.npz`` per subject plus ``manifest.csv`` (columns ``subject``, ``data``) and
+``dataset.json`` (the generating config). Subject file (complex64 unless stated):
+
+=============== ============== =========================================================
+name            shape          meaning
+=============== ============== =========================================================
+u0              (L, N, N)      back-projection U0 = E*_{Φ,pc}(d), the network input
+u               (L, N, N)      iterative (ADMM) spatial factor, the label
+phi             (L, TI, C, R)  temporal factor Φ (TI, cardiac, respiratory bins)
+t1              (N, N)         float32, iterative T1 map (ms)
+labels          (N, N)         int8, phantom tissue index of pure pixels at the T1 map's
+                               motion state, −1 elsewhere
+t1_values       (T,)           float32, dictionary T1 values (ms)
+curves          (T, TI)        float32, dictionary curves
+metadata        ()             JSON: id, simulation config, t1_cardiac_bin, bright_ti,
+                               dark_ti, tissue_names, true_t1_ms, timings_s, truth metrics
+=============== ============== =========================================================
+
+**Canonical feature space.** Φ's rows come ordered by singular value (the SVD in
+:func:`mrilearn.physics.subspace.estimate_phi`) but each row is only defined up to a unit
+complex factor. :func:`canonicalize` rotates every row φ_l so that its largest-magnitude entry
+is real and positive and rotates u_l (in U0 and U) by the conjugate factor, so U Φ is unchanged
+and subjects share one convention for what a channel means.
+
+**Representation.** L complex maps are packed as 2L real channels [Re u_1..Re u_L, Im u_1..
+Im u_L] (:func:`pack`). Instance-wise normalisation subtracts the mean and divides by the
+standard deviation of the packed input (§6.3.2). The label is normalised with the input's
+statistics times ``label_scale`` k, the median std(U)/std(U0) of the training subjects (U0 and
+U differ by a protocol-dependent constant); the dissertation normalised the label with its own
+statistics, which are unknown at inference, whereas this choice is inverted exactly there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import json
+import logging
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from mrilearn.data.manifest import SPLITS, read_subjects, split_subjects
+from mrilearn.errors import DataError
+from mrilearn.io.atomic import atomic_path, atomic_write, write_json_atomic
+from mrilearn.registry import DATASETS
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.csv"
+DATASET_INFO = "dataset.json"
+# Per-subject draws (uniform) on top of the seed's anatomy, tissue values, coils and traces.
+SUBJECT_RANGES = {
+    "heart_rate_bpm": (55.0, 95.0),
+    "breathing_period_s": (3.0, 6.0),
+    "resp_amplitude_mm": (6.0, 16.0),
+    "contraction_scale": (0.7, 1.3),
+    "snr": (15.0, 60.0),
+}
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+# ------------------------------------------------------------------ features
+def canonical_rotation(phi: np.ndarray) -> np.ndarray:
+    """(L,) unit complex factors c_l such that c_l φ_l has its largest-magnitude entry real > 0."""
+    flat = phi.reshape(phi.shape[0], -1)
+    peak = flat[np.arange(flat.shape[0]), np.argmax(np.abs(flat), axis=1)]
+    return (np.conj(peak) / np.maximum(np.abs(peak), 1e-30)).astype(phi.dtype)
+
+
+def canonicalize(phi: np.ndarray, *factors: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(c Φ, conj(c) U for every U in ``factors``) with c = :func:`canonical_rotation`; U Φ is
+    unchanged. Shapes: phi (L, ...), factors (L, N, N)."""
+    c = canonical_rotation(phi)
+    rotated = tuple(np.conj(c)[:, None, None] * u for u in factors)
+    return (c.reshape(-1, *[1] * (phi.ndim - 1)) * phi, *rotated)
+
+
+def pack(u: np.ndarray) -> np.ndarray:
+    """Complex (L, N, N) → real float32 (2L, N, N): real parts, then imaginary parts."""
+    return np.concatenate([u.real, u.imag]).astype(np.float32)
+
+
+def unpack(x: np.ndarray) -> np.ndarray:
+    """Real (2L, N, N) → complex64 (L, N, N), the inverse of :func:`pack`."""
+    half = x.shape[0] // 2
+    return (x[:half] + 1j * x[half:]).astype(np.complex64)
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """y = (x − mean) / std with scalars from one instance; :meth:`invert` undoes it."""
+
+    mean: float
+    std: float
+
+    @classmethod
+    def of(cls, x: np.ndarray, scale: float = 1.0) -> Normalisation:
+        """The statistics of ``x`` (all channels and pixels), both multiplied by ``scale``."""
+        std = float(np.std(x, dtype=np.float64))
+        if not std > 0:
+            raise DataError("cannot normalise a constant feature map (std = 0)")
+        return cls(scale * float(np.mean(x, dtype=np.float64)), scale * std)
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        return ((x.astype(np.float64) - self.mean) / self.std).astype(np.float32)
+
+    def invert(self, y: np.ndarray) -> np.ndarray:
+        return (y.astype(np.float64) * self.std + self.mean).astype(np.float32)
+
+
+# ------------------------------------------------------------------ generation
+def subject_config(base: Any, index: int) -> Any:
+    """The ``SimulateConfig`` of subject ``index``: its own seed and SUBJECT_RANGES draws."""
+    rng = np.random.default_rng([base.seed, index])
+    draws = {k: float(rng.uniform(*r)) for k, r in SUBJECT_RANGES.items()}
+    phantom = dataclasses.replace(base.phantom, randomize=True, **draws)
+    return dataclasses.replace(base, seed=int(rng.integers(2**31)), phantom=phantom)
+
+
+def subject_id(index: int) -> str:
+    return f"sub{index:04d}"
+
+
+def make_subject(cfg: Any, index: int, out_dir: Path) -> Path:
+    """Simulate, reconstruct iteratively and write subject ``index`` (see the module table)."""
+    from mrilearn.physics import mtmri
+
+    sim = subject_config(cfg.simulate, index)
+    raw = mtmri.simulate(sim)
+    result = mtmri.reconstruct(raw, cfg.recon, progress=False)
+    phi, u0, u = canonicalize(result.phi, result.u0, result.u)
+    sub = mtmri.build_subject(sim)
+    phase, resp = mtmri.truth_state(sub, result)
+    labels = sub.phantom.labels(phase, resp, sim.phantom.matrix, sim.phantom.fov_mm)
+    meta = {
+        "id": subject_id(index),
+        "simulation": dataclasses.asdict(sim),
+        "t1_cardiac_bin": result.t1_cardiac_bin,
+        "bright_ti": result.bright_ti,
+        "dark_ti": result.dark_ti,
+        "tissue_names": sub.phantom.tissue_names,
+        "true_t1_ms": {n: t.t1 for n, t in sub.phantom.tissues.items()},
+        "timings_s": result.timings,
+        "truth_metrics": mtmri.evaluate(raw, result),
+    }
+    arrays = {
+        "u0": u0.astype(np.complex64),
+        "u": u.astype(np.complex64),
+        "phi": phi.astype(np.complex64),
+        "t1": result.t1.astype(np.float32),
+        "labels": labels.astype(np.int8),
+        "t1_values": result.t1_values.astype(np.float32),
+        "curves": result.curves.astype(np.float32),
+        "metadata": np.array(json.dumps(meta)),
+    }
+    path = out_dir / f"{subject_id(index)}.npz"
+    return atomic_write(path, lambda tmp: np.savez(tmp, **arrays))
+
+
+@contextlib.contextmanager
+def _one_thread_per_worker() -> Iterator[None]:
+    """Child processes started inside inherit single-threaded BLAS/OpenMP (no oversubscription)."""
+    old = {k: os.environ.get(k) for k in _THREAD_VARS}
+    os.environ.update({k: "1" for k in _THREAD_VARS})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def generate_dataset(
+    cfg: Any, out_dir: str | Path, subjects: int, workers: int = 1, progress: bool | None = None
+) -> Path:
+    """Write ``subjects`` subjects into ``out_dir`` (skipping finished ones) and the manifest.
+
+    ``cfg`` is an MT-MRI config (:func:`mrilearn.physics.mtmri.load_config`); ``workers`` > 1
+    runs subjects in that many processes. Resuming with another config is an error.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    info_path = out / DATASET_INFO
+    config = dataclasses.asdict(cfg)
+    if info_path.is_file() and json.loads(info_path.read_text())["config"] != config:
+        raise DataError(f"{out}: holds subjects of another config; use a new --out folder")
+    write_json_atomic(info_path, {"config": config, "subject_ranges": SUBJECT_RANGES})
+    todo = [i for i in range(subjects) if not (out / f"{subject_id(i)}.npz").is_file()]
+    log.info("%d of %d subjects to generate in %s", len(todo), subjects, out)
+    disable = None if progress is None else not progress  # None: a bar only on a terminal
+    with tqdm(
+        total=subjects, initial=subjects - len(todo), desc="subjects", disable=disable
+    ) as bar:
+        if workers <= 1:
+            for i in todo:
+                make_subject(cfg, i, out)
+                bar.update(1)
+        else:
+            with _one_thread_per_worker():
+                context = multiprocessing.get_context("spawn")
+                with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                    for future in as_completed(
+                        pool.submit(make_subject, cfg, i, out) for i in todo
+                    ):
+                        future.result()
+                        bar.update(1)
+    return write_manifest(out)
+
+
+def write_manifest(folder: Path) -> Path:
+    """``manifest.csv`` listing every subject file in ``folder`` (sorted by id)."""
+    files = sorted(folder.glob("sub*.npz"))
+    path = folder / MANIFEST
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["subject", "data"])
+        writer.writerows([p.stem, p.name] for p in files)
+    return path
+
+
+# ------------------------------------------------------------------ data set
+@dataclass
+class MalibuSubject:
+    """One stored subject (canonical U0, U, Φ) and what evaluation needs."""
+
+    id: str
+    u0: np.ndarray
+    u: np.ndarray
+    phi: np.ndarray
+    t1: np.ndarray
+    labels: np.ndarray
+    t1_values: np.ndarray
+    curves: np.ndarray
+    meta: dict[str, Any]
+
+
+def read_subject(path: str | Path) -> MalibuSubject:
+    """Load one subject file written by :func:`make_subject`."""
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays.pop("metadata")))
+    return MalibuSubject(id=meta["id"], meta=meta, **arrays)
+
+
+@DATASETS.register()
+class MalibuMaps:
+    """U0 → U pairs of a generated data set as normalised 2L-channel maps (§6.3.1–2).
+
+    ``source``: the folder written by ``mrilearn simulate mtmri-dataset`` (or its manifest);
+    ``split``: subject ratios for train/val/eval/test; ``crop``: side of random square training
+    crops (None: whole maps); ``flips``: random up-down/left-right flips (spatial flips leave Φ
+    valid). Batches: ``image`` (B, 2L, H, W) normalised U0, ``target`` the normalised U,
+    ``mean``/``std`` (B,) the label's normalisation for NRMSE in physical units.
+    """
+
+    def __init__(
+        self,
+        source: str = "malibu_data",
+        split: list[float] = [0.7, 0.1, 0.0, 0.2],  # noqa: B006  (YAML default, never mutated)
+        split_seed: int = 0,
+        crop: int | None = 32,
+        flips: bool = True,
+    ) -> None:
+        path = Path(source)
+        manifest = path / MANIFEST if path.is_dir() else path
+        if not manifest.is_file():
+            raise DataError(
+                f"{source}: no {MANIFEST}; generate subjects with mrilearn simulate mtmri-dataset"
+            )
+        self.split = split_subjects(read_subjects(manifest), list(split), split_seed)
+        if not self.split["train"]:
+            raise DataError(f"{source}: the split {split} leaves no training subject")
+        self.crop = crop
+        self.flips = flips
+
+    @cached_property
+    def _subjects(self) -> dict[str, list[MalibuSubject]]:
+        return {s: [read_subject(x.files["data"]) for x in self.split[s]] for s in SPLITS}
+
+    def subjects(self, split: str) -> list[MalibuSubject]:
+        if split not in SPLITS:
+            raise DataError(f"unknown split {split!r}; choose from {SPLITS}")
+        return self._subjects[split]
+
+    @cached_property
+    def label_scale(self) -> float:
+        """k = median over training subjects of std(pack(U)) / std(pack(U0))."""
+        ratios = [np.std(pack(s.u)) / np.std(pack(s.u0)) for s in self.subjects("train")]
+        return float(np.median(ratios))
+
+    def pair(self, subject: MalibuSubject) -> tuple[np.ndarray, np.ndarray, Normalisation]:
+        """Normalised (2L, N, N) input and label, and the label's normalisation."""
+        x = pack(subject.u0)
+        norm = Normalisation.of(x)
+        label_norm = Normalisation.of(x, self.label_scale)
+        return norm.apply(x), label_norm.apply(pack(subject.u)), label_norm
+
+    @cached_property
+    def _train_pairs(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [self.pair(s)[:2] for s in self.subjects("train")]
+
+    def train_batch(self, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Random subjects, random crops and flips: (B, 2L, crop, crop) image and target."""
+        images, targets = [], []
+        for _ in range(batch_size):
+            i = int(torch.randint(len(self._train_pairs), (1,), generator=generator))
+            x, y = self._train_pairs[i]
+            n = x.shape[-1]
+            c = min(self.crop or n, n)
+            r0, c0 = (int(torch.randint(n - c + 1, (1,), generator=generator)) for _ in "rc")
+            x, y = x[:, r0 : r0 + c, c0 : c0 + c], y[:, r0 : r0 + c, c0 : c0 + c]
+            if self.flips:
+                for axis in (1, 2):
+                    if torch.rand((), generator=generator) < 0.5:
+                        x, y = np.flip(x, axis), np.flip(y, axis)
+            images.append(np.ascontiguousarray(x))
+            targets.append(np.ascontiguousarray(y))
+        return {
+            "image": torch.from_numpy(np.stack(images)),
+            "target": torch.from_numpy(np.stack(targets)),
+        }
+
+    def val_batches(self) -> list[dict[str, torch.Tensor]]:
+        """One whole-map batch per validation subject."""
+        batches = []
+        for s in self.subjects("val"):
+            x, y, norm = self.pair(s)
+            batches.append(
+                {
+                    "image": torch.from_numpy(x[None]),
+                    "target": torch.from_numpy(y[None]),
+                    "mean": torch.tensor([norm.mean]),
+                    "std": torch.tensor([norm.std]),
+                }
+            )
+        return batches

@@ -1,0 +1,131 @@
+"""Flower transport for federated averaging: a FedAvg server and NumPy clients (§8.4.3).
+
+Flower 1.42 still ships the gRPC ``start_server`` / ``start_client`` pair (deprecated since
+1.13 in favour of SuperLink/SuperNode processes driven by ``flwr run`` and a Flower App
+project). They run fully offline on loopback or a LAN with one process per site and no app
+packaging, which is what ``mrilearn federated`` needs; the deprecation warnings are expected.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mrilearn.federated.site import (
+    get_weights,
+    local_training,
+    set_weights,
+    site_trainer,
+    training_size,
+    validation_loss,
+)
+from mrilearn.io.atomic import write_json_atomic
+
+log = logging.getLogger(__name__)
+
+warnings.filterwarnings("ignore", category=DeprecationWarning, module="flwr")
+
+
+def make_client(trainer: Any) -> Any:
+    """A Flower client that trains ``trainer`` locally for the rounds' iteration count."""
+    from flwr.client import NumPyClient
+
+    class SiteClient(NumPyClient):
+        def get_parameters(self, config: dict[str, Any]) -> list[np.ndarray]:
+            return get_weights(trainer)
+
+        def fit(
+            self, parameters: list[np.ndarray], config: dict[str, Any]
+        ) -> tuple[list[np.ndarray], int, dict[str, float]]:
+            set_weights(trainer, parameters)
+            stats = local_training(trainer, int(config["iterations"]))
+            log.info(
+                "round %s: %s local steps, %s", config.get("round"), config["iterations"], stats
+            )
+            return get_weights(trainer), training_size(trainer), stats
+
+    return SiteClient().to_client()
+
+
+def run_client(
+    config: str | Path, site_data: str | Path, address: str, overrides: list[str]
+) -> None:
+    """Connect one site to the server at ``address`` and serve its rounds until it stops."""
+    from flwr.client import start_client
+
+    trainer = site_trainer(config, site_data, overrides)
+    log.info("site %s: %d training subjects", site_data, training_size(trainer))
+    start_client(server_address=address, client=make_client(trainer), insecure=True)
+
+
+def run_server(
+    config: str | Path,
+    rounds: int,
+    clients: int,
+    address: str,
+    local_iterations: int,
+    eval_data: str | Path | None = None,
+    overrides: list[str] = (),
+) -> dict[str, Any]:
+    """FedAvg over ``clients`` sites for ``rounds`` rounds of ``local_iterations`` local steps.
+
+    The initial weights are the config's seeded model. After every round the aggregate is
+    saved as ``checkpoints/round_<r>.pt`` (round 0: the initial model) and, with
+    ``eval_data`` (a data folder used whole as validation split), its validation loss is
+    measured. The final model is saved as ``checkpoints/latest.pt`` with
+    ``config.yaml`` in the run directory (``output_dir/experiment``), so ``mrilearn infer``,
+    ``evaluate`` and ``export`` take it; ``federated.json`` holds the per-round history.
+    """
+    import flwr
+    from flwr.common import ndarrays_to_parameters
+    from flwr.server import ServerConfig, start_server
+    from flwr.server.strategy import FedAvg
+
+    from mrilearn.io.atomic import write_text_atomic
+
+    trainer = site_trainer(config, None, list(overrides))
+    # the whole folder is the validation split; SR domains default to the (empty) train split's
+    held_out = [*overrides, "data.split=[0,1,0,0]", 'data.domains=[""]']
+    evaluator = site_trainer(config, eval_data, held_out) if eval_data else None
+    history: list[dict[str, Any]] = []
+
+    def evaluate(server_round: int, parameters: list[np.ndarray], _: dict) -> Any:
+        set_weights(trainer, parameters)
+        trainer.iteration = server_round * local_iterations
+        trainer.save(f"round_{server_round:03d}")
+        if evaluator is None:
+            return None
+        set_weights(evaluator, parameters)
+        values = validation_loss(evaluator)
+        history.append({"round": server_round, **values})
+        log.info("round %d: %s", server_round, values)
+        return values.get("val/loss", math.nan), values
+
+    strategy = FedAvg(
+        fraction_fit=1.0,
+        fraction_evaluate=0.0,
+        min_fit_clients=clients,
+        min_available_clients=clients,
+        evaluate_fn=evaluate,
+        on_fit_config_fn=lambda r: {"iterations": local_iterations, "round": r},
+        initial_parameters=ndarrays_to_parameters(get_weights(trainer)),
+    )
+    run_dir = trainer.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run_dir / "config.yaml", trainer.cfg.dump())
+    start_server(server_address=address, config=ServerConfig(num_rounds=rounds), strategy=strategy)
+    trainer.save("latest")
+    result = {
+        "rounds": rounds,
+        "clients": clients,
+        "local_iterations": local_iterations,
+        "flwr": flwr.__version__,
+        "history": history,
+    }
+    write_json_atomic(run_dir / "federated.json", result)
+    return result

@@ -1,0 +1,92 @@
+"""What a site does with the framework's Trainer, independent of the transport (§8.4.3).
+
+Weights travel as the list of arrays of every net's ``state_dict`` (nets in sorted order,
+parameters and buffers in state-dict order); nothing else leaves a site.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mrilearn.engine.checkpoint import load_state_dict
+
+log = logging.getLogger(__name__)
+
+
+def get_weights(trainer: Any) -> list[np.ndarray]:
+    """Every net's state as numpy arrays (copies), in the exchange order."""
+    return [
+        t.detach().cpu().numpy().copy()
+        for key in sorted(trainer.nets)
+        for t in trainer.nets[key].state_dict().values()
+    ]
+
+
+def set_weights(trainer: Any, arrays: list[np.ndarray]) -> None:
+    """Load arrays in the exchange order, cast to each tensor's dtype (averaged integer
+    buffers such as BatchNorm's ``num_batches_tracked`` are truncated)."""
+    it = iter(arrays)
+    for key in sorted(trainer.nets):
+        net = trainer.nets[key]
+        state = {
+            name: torch.as_tensor(np.asarray(next(it))).to(t.dtype)
+            for name, t in net.state_dict().items()
+        }
+        load_state_dict(net, state, f"federated weights [{key}]")
+
+
+def weighted_mean(clients: list[tuple[list[np.ndarray], int]]) -> list[np.ndarray]:
+    """FedAvg's aggregate: per-array mean of the clients' weights weighted by example counts."""
+    total = sum(n for _, n in clients)
+    return [
+        sum(w[i].astype(np.float64) * n for w, n in clients) / total
+        for i in range(len(clients[0][0]))
+    ]
+
+
+def training_size(trainer: Any) -> int:
+    """Training subjects of the site (FedAvg's weight); 1 if the data set does not say."""
+    for attr in ("pairs", "cases"):
+        if hasattr(trainer.data, attr):
+            return len(getattr(trainer.data, attr)("train"))
+    return 1
+
+
+def local_training(trainer: Any, iterations: int) -> dict[str, float]:
+    """``iterations`` optimiser steps of the trainer's own ``train_step`` on local batches
+    (optimiser and scheduler state carry over between rounds); returns the last step's stats."""
+    stats: dict[str, float] = {}
+    for net in trainer.nets.values():
+        net.train()
+    for _ in range(iterations):
+        batch = trainer.data.train_batch(trainer.cfg.train.batch_size, trainer.generator)
+        stats = trainer.train_step(batch)
+        trainer.iteration += 1
+        for sched in trainer.scheds.values():
+            sched.step()
+    for net in trainer.nets.values():
+        net.eval()
+    return stats
+
+
+def validation_loss(trainer: Any) -> dict[str, float]:
+    """The trainer's ``validate()`` (e.g. ``val/loss``) under no_grad, nets in eval mode."""
+    for net in trainer.nets.values():
+        net.eval()
+    with torch.no_grad():
+        return trainer.validate()
+
+
+def site_trainer(config: str | Path, data_source: str | Path | None, overrides: list[str]) -> Any:
+    """A trainer from the shared config file with ``data.source`` set to the site's data."""
+    from mrilearn.cli import build_trainer
+    from mrilearn.config import load_config
+
+    extra = [f"data.source={data_source}"] if data_source is not None else []
+    cfg = load_config(config, [*overrides, *extra])
+    return build_trainer(cfg, Path(cfg.output_dir) / cfg.experiment)
