@@ -12,7 +12,7 @@ fractions of its foreground extent for train/val/eval/test, separated by
 the network never sees the HR voxels it is evaluated on.
 
 Subjects carry the manifest's ``domain`` tag; batches carry ``domain``, the index of each
-sample's tag in ``domains`` (default: the sorted tags of the training subjects). With
+sample's tag in ``domains`` (default: the sorted tags of all subjects). With
 ``domain_ratio`` each training sample first draws its domain with those odds, so a small
 domain is not drowned by a large one (DRAGAN's cross-domain training, §5.2).
 """
@@ -178,7 +178,7 @@ class SRVolumes:
     def domains(self) -> list[str]:
         """Domain names; a sample's ``domain`` in a batch is its index here."""
         if self._domains is None:
-            self._domains = sorted({p.domain for p in self.pairs("train")})
+            self._domains = sorted({p.domain for split in SPLITS for p in self.pairs(split)})
         return self._domains
 
     def domain_of(self, pair: SRPair) -> int:

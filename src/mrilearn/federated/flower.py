@@ -89,8 +89,8 @@ def run_server(
     from mrilearn.io.atomic import write_text_atomic
 
     trainer = site_trainer(config, None, list(overrides))
-    # the whole folder is the validation split; SR domains default to the (empty) train split's
-    held_out = [*overrides, "data.split=[0,1,0,0]", 'data.domains=[""]']
+    # the whole evaluation folder is the validation split
+    held_out = [*overrides, "data.split=[0,1,0,0]"]
     evaluator = site_trainer(config, eval_data, held_out) if eval_data else None
     history: list[dict[str, Any]] = []
 
