@@ -74,7 +74,7 @@ def test_network_beats_back_projection_on_held_out_subjects(run: Path, single_th
     result = trainer.evaluate("test", run)
     ps = result["per_subject"]
     net, u0 = np.mean(ps["MDCN"]["U_nrmse"]), np.mean(ps["U0"]["U_nrmse"])
-    # measured: network 0.0?? vs least-squares-scaled U0 0.???
+    # measured: network 0.139 vs least-squares-scaled U0 0.256 (150 iterations, 2 test subjects)
     assert net < 0.8 * u0, (net, u0)
     assert {r["metric"] for r in result["table"]} >= {"U_nrmse", "bright_ssim", "dark_psnr"}
     assert result["speed"]["speedup"] > 1
