@@ -19,7 +19,11 @@ import time
 BASELINE = "SlidingWindow roi 64 overlap 0.5"
 SETTINGS = {
     BASELINE: {"name": "SlidingWindow", "roi_size": [64, 64, 64], "overlap": 0.5},
-    "SlidingWindow roi 64 overlap 0.25": {"name": "SlidingWindow", "roi_size": [64, 64, 64], "overlap": 0.25},
+    "SlidingWindow roi 64 overlap 0.25": {
+        "name": "SlidingWindow",
+        "roi_size": [64, 64, 64],
+        "overlap": 0.25,
+    },
     "MarginCrop roi 64 margin 3": {"name": "MarginCrop", "roi_size": [64, 64, 64], "margin": 3},
     "MarginCrop roi 70 margin 3": {"name": "MarginCrop", "roi_size": [70, 70, 70], "margin": 3},
 }
@@ -50,7 +54,9 @@ def run_one(spec: dict, shape: list[int]) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--shape", type=int, nargs=3, help="random volume of this shape instead of MNI152")
+    p.add_argument(
+        "--shape", type=int, nargs=3, help="random volume of this shape instead of MNI152"
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -58,7 +64,9 @@ def main() -> None:
         return
     results = {}
     for name in SETTINGS:
-        cmd = [sys.executable, __file__, "--child", name] + (["--shape", *map(str, args.shape)] if args.shape else [])
+        cmd = [sys.executable, __file__, "--child", name] + (
+            ["--shape", *map(str, args.shape)] if args.shape else []
+        )
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         results[name] = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{name}: {results[name]}", file=sys.stderr)
@@ -68,8 +76,10 @@ def main() -> None:
     print("| inferer | seconds | time vs baseline | peak RSS MB | memory vs baseline |")
     print("|---|---|---|---|---|")
     for name, r in results.items():
-        print(f"| {name} | {r['seconds']:.1f} | {r['seconds'] / base['seconds']:.2f} | "
-              f"{r['rss_mb']:.0f} | {r['rss_mb'] / base['rss_mb']:.2f} |")
+        print(
+            f"| {name} | {r['seconds']:.1f} | {r['seconds'] / base['seconds']:.2f} | "
+            f"{r['rss_mb']:.0f} | {r['rss_mb'] / base['rss_mb']:.2f} |"
+        )
 
 
 if __name__ == "__main__":

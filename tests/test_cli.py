@@ -25,12 +25,20 @@ def test_every_command_has_help(command, capsys):
 
 def test_user_error_is_one_line_without_traceback(config_file):
     path = config_file(model={"grwth": 3})
-    run = subprocess.run([sys.executable, "-m", "mrilearn", "train", str(path)], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "mrilearn", "train", str(path)], capture_output=True, text=True
+    )
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("mrilearn: error: model.grwth: unknown key; did you mean growth? (allowed: blocks, ")
-    debug = subprocess.run([sys.executable, "-m", "mrilearn", "--debug", "train", str(path)], capture_output=True, text=True)
+    assert lines[0].startswith(
+        "mrilearn: error: model.grwth: unknown key; did you mean growth? (allowed: blocks, "
+    )
+    debug = subprocess.run(
+        [sys.executable, "-m", "mrilearn", "--debug", "train", str(path)],
+        capture_output=True,
+        text=True,
+    )
     assert debug.returncode != 0 and "Traceback" in debug.stderr
 
 
@@ -53,7 +61,9 @@ def test_evaluate_writes_tables_figures_and_report(trained_run: Path, capsys):
     result = json.loads((trained_run / "evaluation.json").read_text())
     assert set(result["per_subject"]) == {"zero-filled", "tricubic", "MDCSRN"}
     assert len(result["subjects"]) == 1  # 10 subjects split 7:1:1:1
-    assert (trained_run / "results.csv").is_file() and "| MDCSRN | psnr |" in (trained_run / "results.md").read_text()
+    assert (trained_run / "results.csv").is_file() and "| MDCSRN | psnr |" in (
+        trained_run / "results.md"
+    ).read_text()
     assert (trained_run / "figures" / "boxplots.png").is_file()
     assert "Evaluation (test)" in (trained_run / "report.html").read_text()
 
@@ -72,7 +82,9 @@ def test_infer_dicom_in_dicom_out(trained_run: Path, sr_folder: Path, tmp_path: 
     dicom_in = tmp_path / "dicom_in"
     write_dicom_series(read_nifti(sr_folder / "sub03.nii.gz"), dicom_in)
     source = read_dicom_series(dicom_in)
-    assert main(["infer", "--run", str(trained_run), str(dicom_in), str(tmp_path / "dicom_out")]) == 0
+    assert (
+        main(["infer", "--run", str(trained_run), str(dicom_in), str(tmp_path / "dicom_out")]) == 0
+    )
     derived = read_dicom_series(tmp_path / "dicom_out")
     np.testing.assert_allclose(derived.affine, source.affine, atol=1e-4)
     assert derived.meta["SeriesInstanceUID"] != source.meta["SeriesInstanceUID"]

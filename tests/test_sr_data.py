@@ -31,7 +31,9 @@ def test_split_is_subject_wise_deterministic_and_7_1_1_1():
 
 def test_region_slabs_keep_training_patches_out_of_test(tmp_path: Path):
     write_nifti(Volume(ellipsoid_phantom((24, 40, 24), seed=1), EYE), tmp_path / "one" / "a.nii.gz")
-    data = SRVolumes(str(tmp_path / "one"), patch_size=[8, 8, 8], regions=[0.6, 0.1, 0.0, 0.3], region_gap=2)
+    data = SRVolumes(
+        str(tmp_path / "one"), patch_size=[8, 8, 8], regions=[0.6, 0.1, 0.0, 0.3], region_gap=2
+    )
     train, test = data.pairs("train")[0].region[1], data.pairs("test")[0].region[1]
     assert train.stop + 2 <= data.pairs("val")[0].region[1].start and train.stop < test.start
     assert data.pairs("eval") == []

@@ -23,7 +23,14 @@ log = logging.getLogger("mrilearn")
 DEMO_CONFIG = "sr/demo_mni152.yaml"
 
 # Modules that add application commands: each has ``add_commands(subparsers)``.
-COMMAND_MODULES: tuple[str, ...] = ("mrilearn.metrics.perceptual_cli", "mrilearn.data.abdomen_cli", "mrilearn.physics.cli", "mrilearn.deploy.cli", "mrilearn.inference.uncertainty_cli", "mrilearn.federated.cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "mrilearn.metrics.perceptual_cli",
+    "mrilearn.data.abdomen_cli",
+    "mrilearn.physics.cli",
+    "mrilearn.deploy.cli",
+    "mrilearn.inference.uncertainty_cli",
+    "mrilearn.federated.cli",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

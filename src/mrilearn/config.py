@@ -82,11 +82,11 @@ COMPONENT_SECTIONS = ("data", "model", "loss", "optim", "scheduler", "trainer", 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read a YAML file (with its ``_base_``), apply ``key=value`` overrides, validate."""
-    raw = _read_yaml(Path(path))
+    raw = read_yaml(Path(path))
     base_name = raw.pop("_base_", None)
     if base_name is not None:
         base_path = (Path(path).parent / str(base_name)).resolve()
-        base = _read_yaml(base_path)
+        base = read_yaml(base_path)
         if "_base_" in base:
             raise ConfigError(f"{base_path}: '_base_' may be used one level deep only")
         raw = merge(base, raw)
@@ -97,7 +97,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
 
 def from_dict(raw: dict[str, Any]) -> Config:
     """Build and validate a Config from plain data (e.g. a checkpoint's stored config)."""
-    cfg = _to_dataclass(Config, raw, "")
+    cfg = to_dataclass(Config, raw, "")
     validate_components(cfg)
     return cfg
 
@@ -149,7 +149,7 @@ def validate_components(cfg: Config) -> None:
         components.check_spec(section, spec)
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
@@ -161,7 +161,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _to_dataclass(cls: type, raw: Any, path: str) -> Any:
+def to_dataclass(cls: type, raw: Any, path: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path or 'config'}: expected a mapping, got {raw!r}")
     hints = typing.get_type_hints(cls)
@@ -184,7 +184,7 @@ def _to_dataclass(cls: type, raw: Any, path: str) -> Any:
             continue
         value, hint = raw[name], hints[name]
         if dataclasses.is_dataclass(hint):
-            values[name] = _to_dataclass(hint, value, where)
+            values[name] = to_dataclass(hint, value, where)
         elif hint in (Spec, Spec | None) and value is not None:
             if not isinstance(value, dict) or "name" not in value:
                 raise ConfigError(f"{where}: expected a section {{name: ..., <arguments>}}")

@@ -36,7 +36,7 @@ from mrilearn.metrics.image import nrmse, results_table, slicewise_metrics, to_m
 from mrilearn.physics import figures as mt_figures
 from mrilearn.physics.subspace import image_series, t1_map
 from mrilearn.registry import TRAINERS
-from mrilearn.report.figures import _save, plt
+from mrilearn.report.figures import plt, save_figure
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +279,7 @@ def bland_altman_figure(
             ax.set_title(f"{tissue}: {label}\nbias {stats['bias_pct']:+.1f}%", fontsize=8)
             ax.set_xlabel("mean T1 (ms)", fontsize=7)
             ax.set_ylabel("difference (ms)", fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_subject_figures(

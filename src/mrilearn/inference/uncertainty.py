@@ -201,7 +201,7 @@ def reliability_figure(relation: dict[str, Any], path: Path, xlabel: str, title:
     ax.set_ylabel("mean |error|")
     ax.set_title(f"{title} (Spearman ρ = {relation['spearman']:.2f})")
     ax.grid(alpha=0.3)
-    return figures._save(fig, path)
+    return figures.save_figure(fig, path)
 
 
 def evaluate_sr_uncertainty(

@@ -16,7 +16,12 @@ import numpy as np
 from mrilearn.io.atomic import write_text_atomic
 from mrilearn.physics.acquisition import IRFlash
 from mrilearn.physics.subspace import image_series
-from mrilearn.report.figures import _save, _show, loss_curves, plt  # plt with the Agg backend
+from mrilearn.report.figures import (  # plt with the Agg backend
+    loss_curves,
+    plt,
+    save_figure,
+    show_slice,
+)
 from mrilearn.report.html import STYLE
 
 
@@ -27,9 +32,9 @@ def basis_images(u0: np.ndarray, u: np.ndarray, path: str | os.PathLike) -> Path
     for row, (name, factor) in enumerate((("U0", u0), ("U", u))):
         for col in range(n):
             mag = np.abs(factor[col])
-            _show(axes[row, col], mag, cmap="gray", vmin=0, vmax=np.percentile(mag, 99.5))
+            show_slice(axes[row, col], mag, cmap="gray", vmin=0, vmax=np.percentile(mag, 99.5))
             axes[row, col].set_title(f"{name}[{col}]", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def cardiac_strip(
@@ -45,10 +50,10 @@ def cardiac_strip(
         images = np.abs(image_series(u, phi, ti, cards, 0))
         vmax = np.percentile(images, 99.5)
         for col, c in enumerate(cards):
-            _show(axes[row, col], images[col], cmap="gray", vmin=0, vmax=vmax)
+            show_slice(axes[row, col], images[col], cmap="gray", vmin=0, vmax=vmax)
             axes[row, col].set_title(f"card {c}" if row == 0 else "", fontsize=8)
         axes[row, 0].set_ylabel(name, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def t1_figure(
@@ -58,12 +63,12 @@ def t1_figure(
     percentile, beside the amplitude (proton-density-like) map."""
     mask = amplitude > threshold * np.percentile(amplitude, 99)
     fig, axes = plt.subplots(1, 2, figsize=(9, 4))
-    im = _show(axes[0], np.where(mask, t1, np.nan), cmap="magma", vmin=0, vmax=2000)
+    im = show_slice(axes[0], np.where(mask, t1, np.nan), cmap="magma", vmin=0, vmax=2000)
     fig.colorbar(im, ax=axes[0], label="T1 (ms)")
     axes[0].set_title("T1 map")
-    _show(axes[1], amplitude, cmap="gray", vmin=0, vmax=np.percentile(amplitude, 99.5))
+    show_slice(axes[1], amplitude, cmap="gray", vmin=0, vmax=np.percentile(amplitude, 99.5))
     axes[1].set_title("amplitude")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def gating_traces(result: Any, times_ms: np.ndarray, path: str | os.PathLike) -> Path:
@@ -75,7 +80,7 @@ def gating_traces(result: Any, times_ms: np.ndarray, path: str | os.PathLike) ->
     axes[1].plot(times_ms[keep] / 1000, result.cardiac_phase[keep], ".", ms=1)
     axes[1].set_ylabel("cardiac phase")
     axes[1].set_xlabel("time (s)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_figures(

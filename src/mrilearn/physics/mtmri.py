@@ -38,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 import yaml
 
-from mrilearn.config import _read_yaml, _to_dataclass, apply_override
+from mrilearn.config import apply_override, read_yaml, to_dataclass
 from mrilearn.errors import DataError
 from mrilearn.io.atomic import atomic_dir, atomic_write, write_json_atomic
 from mrilearn.physics import acquisition, subspace
@@ -129,10 +129,10 @@ class MtmriConfig:
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> MtmriConfig:
     """Read and validate an MT-MRI YAML config; ``overrides`` are ``dotted.key=value``."""
-    raw = _read_yaml(Path(path))
+    raw = read_yaml(Path(path))
     for item in overrides:
         apply_override(raw, item)
-    return _to_dataclass(MtmriConfig, raw, "")
+    return to_dataclass(MtmriConfig, raw, "")
 
 
 # ------------------------------------------------------------------ raw data
@@ -537,7 +537,7 @@ def evaluate(raw: RawData, result: MtmriResult) -> dict[str, Any]:
 
     The truth motion state is :func:`truth_state`, so it works for self-gated and oracle bins.
     """
-    sim = _to_dataclass(SimulateConfig, raw.metadata["simulation"], "metadata.simulation")
+    sim = to_dataclass(SimulateConfig, raw.metadata["simulation"], "metadata.simulation")
     sub = build_subject(sim)
     matrix, fov = sim.phantom.matrix, sim.phantom.fov_mm
     phase, resp = truth_state(sub, result)

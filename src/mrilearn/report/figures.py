@@ -31,7 +31,7 @@ PLANE_NAMES = ("sagittal", "coronal", "axial")  # slice along axis 0, 1, 2 of a 
 X_KEYS = ("iteration", "step", "epoch")
 
 
-def _save(fig: Any, path: str | os.PathLike, dpi: int = 120) -> Path:
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Save ``fig`` as PNG at ``path`` atomically and close it."""
     path = Path(path)
     try:
@@ -49,7 +49,7 @@ def _save(fig: Any, path: str | os.PathLike, dpi: int = 120) -> Path:
     return path
 
 
-def _show(ax: Any, img: np.ndarray, **kwargs: Any) -> Any:
+def show_slice(ax: Any, img: np.ndarray, **kwargs: Any) -> Any:
     """Show a 2-D slice upright (transpose, origin lower) without ticks."""
     im = ax.imshow(np.asarray(img).T, origin="lower", interpolation="nearest", **kwargs)
     ax.set_xticks([])
@@ -57,7 +57,7 @@ def _show(ax: Any, img: np.ndarray, **kwargs: Any) -> Any:
     return im
 
 
-def _grey_range(volume: np.ndarray) -> tuple[float, float]:
+def grey_range(volume: np.ndarray) -> tuple[float, float]:
     """Robust display window: 0.5th to 99.5th percentile."""
     lo, hi = np.percentile(volume, [0.5, 99.5])
     return float(lo), float(hi if hi > lo else lo + 1)
@@ -80,17 +80,17 @@ def orthogonal_slices(
     (voxel indices; default the centre), with the crosshair drawn on each."""
     volume = _check_3d(volume, "orthogonal_slices volume")
     point = [n // 2 for n in volume.shape] if crosshair is None else [int(c) for c in crosshair]
-    vmin, vmax = _grey_range(volume)
+    vmin, vmax = grey_range(volume)
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.4))
     for axis, ax in enumerate(axes):
-        _show(ax, np.take(volume, point[axis], axis=axis), cmap="gray", vmin=vmin, vmax=vmax)
+        show_slice(ax, np.take(volume, point[axis], axis=axis), cmap="gray", vmin=vmin, vmax=vmax)
         u, v = [a for a in range(3) if a != axis]
         ax.axvline(point[u], color="yellow", lw=0.6, alpha=0.7)
         ax.axhline(point[v], color="yellow", lw=0.6, alpha=0.7)
         ax.set_title(f"{PLANE_NAMES[axis]} (axis {axis} = {point[axis]})")
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def comparison_panel(
@@ -127,7 +127,7 @@ def comparison_panel(
     index = ref.shape[slice_axis] // 2 if index is None else int(index)
     slices = {k: np.take(v, index, axis=slice_axis).astype(np.float64) for k, v in vols.items()}
     ref_slice = slices[reference_key]
-    vmin, vmax = _grey_range(ref)
+    vmin, vmax = grey_range(ref)
     data_range = float(ref.max() - ref.min()) or 1.0
     errors = {k: np.abs(s - ref_slice) for k, s in slices.items()}
     err_max = max(float(np.percentile(e, 99.5)) for e in errors.values()) or 1.0
@@ -140,7 +140,7 @@ def comparison_panel(
     err_im, cbar_ax = None, None
     for col, (name, s) in enumerate(slices.items()):
         ax = axes[0, col]
-        _show(ax, s, cmap="gray", vmin=vmin, vmax=vmax)
+        show_slice(ax, s, cmap="gray", vmin=vmin, vmax=vmax)
         is_ref = name == reference_key
         score = "reference" if is_ref else f"{psnr(s, ref_slice, data_range):.2f} dB"
         ax.set_title(f"{name}\n{score}", fontsize=10)
@@ -154,17 +154,17 @@ def comparison_panel(
                 ax.axis("off")
                 cbar_ax = ax.inset_axes((0.1, 0.05, 0.08, 0.9))
             else:
-                err_im = _show(ax, errors[name], cmap="magma", vmin=0, vmax=err_max)
+                err_im = show_slice(ax, errors[name], cmap="magma", vmin=0, vmax=err_max)
                 ax.set_title(f"|{name} − {reference_key}|", fontsize=9)
             row += 1
         if zoom_box is not None:
             u0, u1, v0, v1 = zoom_box
-            _show(axes[row, col], s[u0:u1, v0:v1], cmap="gray", vmin=vmin, vmax=vmax)
+            show_slice(axes[row, col], s[u0:u1, v0:v1], cmap="gray", vmin=vmin, vmax=vmax)
             axes[row, col].set_title(f"{name} (zoom)", fontsize=9)
     if err_im is not None:
         fig.colorbar(err_im, cax=cbar_ax, label="absolute error")
     fig.suptitle(f"{PLANE_NAMES[slice_axis]} slice {index} (axis {slice_axis})")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def loss_curves(
@@ -221,7 +221,7 @@ def loss_curves(
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def boxplots(
@@ -247,7 +247,7 @@ def boxplots(
         ax.set_xticks(range(1, len(methods) + 1), methods, rotation=30, ha="right")
         ax.set_title(metric)
         ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def scatter_plot(
@@ -273,7 +273,7 @@ def scatter_plot(
     ax.grid(alpha=0.3)
     if title:
         ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def group_scatter(
@@ -291,4 +291,4 @@ def group_scatter(
     ax.grid(alpha=0.3)
     if title:
         ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from mrilearn.config import read_yaml
 from mrilearn.engine.logger import METRICS_FILE, read_records
 from mrilearn.io.atomic import write_text_atomic
 from mrilearn.report import figures
@@ -27,7 +28,7 @@ overflow:auto;font-size:.85em}.note{color:#555}
 def write_report(run_dir: Path) -> Path:
     """(Re)write ``report.html`` from what the run directory holds now."""
     run_dir = Path(run_dir)
-    cfg = _read_yaml(run_dir / "config.yaml")
+    cfg = read_yaml(run_dir / "config.yaml") if (run_dir / "config.yaml").is_file() else {}
     records = read_records(run_dir / METRICS_FILE)
     fig_dir = run_dir / "figures"
     if records:
@@ -109,10 +110,6 @@ def _tests(tests: dict[str, dict[str, dict[str, Any]]]) -> str:
 
 def _num(x: Any) -> str:
     return f"{x:.4g}" if isinstance(x, (int, float)) and math.isfinite(x) else "–"
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text()) if path.is_file() else {}
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap, to_rgba
 
-from mrilearn.report.figures import PLANE_NAMES, _grey_range, _save, _show
+from mrilearn.report.figures import PLANE_NAMES, grey_range, save_figure, show_slice
 
 
 def overlay_panel(
@@ -32,21 +32,21 @@ def overlay_panel(
     for value, colour in colours.items():
         table[value] = to_rgba(colour, alpha)
     cmap = ListedColormap(table)
-    vmin, vmax = _grey_range(image)
+    vmin, vmax = grey_range(image)
     cols = ["image", *label_maps]
     fig, axes = plt.subplots(3, len(cols), figsize=(2.8 * len(cols), 8.4), squeeze=False)
     for axis in range(3):
         img = np.take(image, point[axis], axis=axis)
         for col, name in enumerate(cols):
             ax = axes[axis, col]
-            _show(ax, img, cmap="gray", vmin=vmin, vmax=vmax)
+            show_slice(ax, img, cmap="gray", vmin=vmin, vmax=vmax)
             if name != "image":
                 lab = np.clip(np.take(label_maps[name], point[axis], axis=axis), 0, top)
-                _show(ax, lab, cmap=cmap, vmin=-0.5, vmax=top + 0.5)
+                show_slice(ax, lab, cmap=cmap, vmin=-0.5, vmax=top + 0.5)
             if axis == 0:
                 ax.set_title(name, fontsize=10)
         axes[axis, 0].set_ylabel(PLANE_NAMES[axis])
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def organ_boxplots(
@@ -73,4 +73,4 @@ def organ_boxplots(
     ax.set_ylabel(metric)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
