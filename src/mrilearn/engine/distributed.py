@@ -57,10 +57,9 @@ def _run(rank: int, world_size: int, fn: Callable[..., Any], args: tuple) -> Non
     threads = max(1, (os.cpu_count() or 1) // world_size)
     torch.set_num_threads(threads)
     dist.init_process_group("gloo", init_method="env://", rank=rank, world_size=world_size)
-    try:
-        fn(DistInfo(rank, world_size), *args)
-    finally:
-        dist.destroy_process_group()
+    fn(DistInfo(rank, world_size), *args)
+    dist.barrier()  # leave together: a rank tearing down gloo while its peer works aborts
+    dist.destroy_process_group()
 
 
 def all_reduce_flag(flag: bool, info: DistInfo) -> bool:
