@@ -222,9 +222,14 @@ def train_run(cfg: Any, resume: bool, overwrite: bool, devices: int) -> Path:
 
 
 def _train_worker(dist: Any, cfg_dict: dict[str, Any], run_dir: str, resume: bool) -> None:
+    import torch
+
     from mrilearn.config import from_dict
 
-    build_trainer(from_dict(cfg_dict), Path(run_dir), dist).fit(resume=resume)
+    cfg = from_dict(cfg_dict)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    build_trainer(cfg, Path(run_dir), dist).fit(resume=resume)
 
 
 def build_trainer(cfg: Any, run_dir: Path, dist: Any = None) -> Any:

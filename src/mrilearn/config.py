@@ -38,8 +38,7 @@ class TrainConfig:
     best_metric: str = "val/loss"
     best_mode: Literal["min", "max"] = "min"
     grad_clip: float | None = None
-    threads: int | None = None
-    figures_every: int = 0
+    threads: int | None = None  # CPU threads per training process (default: cores / processes)
 
 
 @dataclass

@@ -42,27 +42,7 @@ logger = logging.getLogger(__name__)
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
-# Tags copied into Volume.meta so a derived series can be filed in the same study.
-_META_KEYS = (
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "FrameOfReferenceUID",
-    "PatientID",
-    "PatientName",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyDate",
-    "StudyTime",
-    "StudyID",
-    "StudyDescription",
-    "AccessionNumber",
-    "ReferringPhysicianName",
-    "SeriesDescription",
-    "SeriesNumber",
-    "Modality",
-    "Manufacturer",
-)
-# Of those, the ones a derived series inherits from its template.
+# Tags a derived series inherits from its template (same patient, study and frame).
 _STUDY_KEYS = (
     "StudyInstanceUID",
     "FrameOfReferenceUID",
@@ -76,6 +56,15 @@ _STUDY_KEYS = (
     "StudyDescription",
     "AccessionNumber",
     "ReferringPhysicianName",
+)
+# Tags copied into Volume.meta: the study's, plus what identifies the source series.
+_META_KEYS = (
+    *_STUDY_KEYS,
+    "SeriesInstanceUID",
+    "SeriesDescription",
+    "SeriesNumber",
+    "Modality",
+    "Manufacturer",
 )
 
 
