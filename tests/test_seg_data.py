@@ -105,3 +105,32 @@ def test_batches_shapes_and_bad_labels(tmp_path):
         bad.cases("train")
     with pytest.raises(DataError, match="label table"):
         SegVolumes(source=str(tmp_path / "m.csv"))
+
+
+def test_foreground_zscore_ignores_how_much_air_the_field_of_view_holds():
+    from mrilearn.data.seg import zscore
+
+    rng = np.random.default_rng(0)
+    tissue = rng.uniform(1.0, 2.0, (20, 20, 10))
+    small, large = np.zeros((20, 20, 20)), np.zeros((20, 20, 60))
+    small[:, :, :10] = large[:, :, :10] = tissue
+    a, b = zscore(small, foreground=True), zscore(large, foreground=True)
+    np.testing.assert_allclose(a[:, :, :10], b[:, :, :10], atol=1e-5)
+    # the per-volume z-score (default) shifts the same tissue with the amount of air
+    assert abs(zscore(small)[:, :, :10].mean() - zscore(large)[:, :, :10].mean()) > 0.5
+    with pytest.raises(DataError, match="normalize"):
+        SegVolumes(normalize="robust")
+
+
+def test_left_right_flip_swaps_paired_labels_only_when_it_mirrors_the_body():
+    ds = SegVolumes(flip_prob=1.0, projective_prob=0.0)  # both flips, no deformation
+    left, right = (ds.table.values.index(value) + 1 for value in (4, 5))  # the kidneys
+    label = torch.zeros(2, 8, 6, dtype=torch.long)
+    label[:, :4] = left  # slab axis 1 is array axis 0 (x, L-R) in axial and coronal slabs
+    label[:, 4:, :3] = right
+    gen = torch.Generator().manual_seed(0)
+    for view in ("axial", "coronal"):  # mirrored: the labels swap with the sides
+        _, out = ds.augment(label.float(), label, gen, view)
+        assert (out[:, 4:] == right).all() and (out[:, :4, 3:] == left).all()
+    _, out = ds.augment(label.float(), label, gen, "sagittal")  # L-R is the slice axis
+    assert (out[:, 4:] == left).all() and (out[:, :4, 3:] == right).all()

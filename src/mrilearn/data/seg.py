@@ -95,6 +95,21 @@ class LabelTable:
         lut[self.values] = np.arange(1, self.classes, dtype=np.uint8)
         return lut[label]
 
+    @property
+    def mirror(self) -> np.ndarray:
+        """Class index → class index with ``left_*``/``right_*`` pairs swapped (identity
+        elsewhere): the labels of a left-right mirrored image."""
+        lut = np.arange(self.classes)
+        index = {n: i + 1 for i, n in enumerate(self.names)}
+        for name, i in index.items():
+            for a, b in (("left", "right"), ("right", "left")):
+                for sep in ("_", " ", "-"):
+                    if name.lower().startswith(a + sep):
+                        other = [n for n in index if n.lower() == b + sep + name[len(a) + 1 :]]
+                        if other:
+                            lut[i] = index[other[0]]
+        return lut
+
     def to_values(self, classes: np.ndarray) -> np.ndarray:
         """Class indices → label values (int16)."""
         return np.asarray([0, *self.values], np.int16)[classes]
@@ -174,12 +189,21 @@ class Prepared:
     pad_value: float
 
 
-def zscore(image: np.ndarray) -> np.ndarray:
-    """Per-volume standardisation (§7.2.2): subtract the mean, divide by the std."""
-    std = float(image.std())
+def zscore(image: np.ndarray, foreground: bool = False) -> np.ndarray:
+    """Per-volume standardisation (§7.2.2): subtract the mean, divide by the std.
+
+    With ``foreground`` the mean and std are taken over the voxels above 10 % of the 1-99th
+    percentile range only, so they do not depend on how much air the field of view holds
+    (a slab of the MNI head with more air in front would otherwise look brighter)."""
+    values = image
+    if foreground:
+        lo, hi = np.percentile(image, [1, 99])
+        values = image[image > lo + 0.1 * (hi - lo)]
+        values = values if values.size > 1 else image
+    std = float(values.std())
     if not std > 0:
         raise DataError("the image is constant (std 0); it cannot be standardised")
-    return ((image - image.mean()) / std).astype(np.float32)
+    return ((image - values.mean()) / std).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=2)
@@ -209,7 +233,9 @@ class SegVolumes:
     the volume minimum and background), flipped along each in-plane axis with ``flip_prob``
     and deformed with ``projective_prob`` by a random homography (rotation ±``rotation`` rad,
     shear ±``shear``, projective ±``projective`` per pixel from the crop centre), the same for
-    image (bilinear) and label (nearest). Batches: ``image`` (B, N, H, W) float32,
+    image (bilinear) and label (nearest). Images are z-scored per volume (``normalize:
+    volume``, §7.2.2) or over their foreground voxels (``foreground``, see :func:`zscore`).
+    Batches: ``image`` (B, N, H, W) float32,
     ``label`` (B, 1, N, H, W) int64 class indices.
     """
 
@@ -235,6 +261,7 @@ class SegVolumes:
         synthetic_seed: int = 0,
         regions: list[float] = [0.6, 0.15, 0.0, 0.25],  # noqa: B006
         region_axis: int = 1,
+        normalize: str = "volume",
     ) -> None:
         if labels is None:
             defaults = {
@@ -251,6 +278,9 @@ class SegVolumes:
             raise DataError(f"data.views {views}: need three non-negative axial:coronal:sagittal")
         if slices < 1 or len(crop) != 2 or min(crop) < 1:
             raise DataError(f"data.slices {slices} / data.crop {crop}: need positive sizes")
+        if normalize not in ("volume", "foreground"):
+            raise DataError(f"data.normalize {normalize!r}: use volume or foreground")
+        self.normalize = normalize
         self.source = source
         self.spacing = spacing
         self.slices = slices
@@ -357,7 +387,8 @@ class SegVolumes:
                 f"segmentation needs a 3-D (X, Y, Z) image, got shape {image.data.shape}"
             )
         grid = Grid.for_volume(image.shape, image.affine, self.spacing)
-        return zscore(grid.to_working(image.data.astype(np.float32), 1)), grid
+        working = grid.to_working(image.data.astype(np.float32), 1)
+        return zscore(working, self.normalize == "foreground"), grid
 
     def prepare_case(self, case: SegCase) -> Prepared:
         image, grid = self.prepare_image(case.image)
@@ -378,7 +409,7 @@ class SegVolumes:
             subj = subjects[_randint(len(subjects), generator)]
             view = VIEWS[int(torch.multinomial(self.view_weights, 1, generator=generator))]
             image, label = self.slab(subj, view, generator)
-            image, label = self.augment(image, label, generator)
+            image, label = self.augment(image, label, generator, view)
             images.append(image)
             labels.append(label)
         return {"image": torch.stack(images), "label": torch.stack(labels)[:, None]}
@@ -401,12 +432,22 @@ class SegVolumes:
         return pad_slab(image, sizes, subj.pad_value), pad_slab(label, sizes, 0)
 
     def augment(
-        self, image: torch.Tensor, label: torch.Tensor, generator: torch.Generator
+        self,
+        image: torch.Tensor,
+        label: torch.Tensor,
+        generator: torch.Generator,
+        view: str = "axial",
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Random flips of both in-plane axes, then a random projective deformation (§7.2.2)."""
+        """Random flips of both in-plane axes, then a random projective deformation (§7.2.2).
+
+        A flip of the left-right axis (in-plane in axial and coronal slabs) mirrors the
+        anatomy, so ``left_*``/``right_*`` labels are swapped with it: otherwise the left and
+        right kidney would each be labelled on both sides and could not be told apart."""
         for dim in (1, 2):
             if _rand(generator) < self.flip_prob:
                 image, label = image.flip(dim), label.flip(dim)
+                if dim == 1 and SLICE_AXIS[view] != 0:  # slab axis 1 is array axis 0 (L-R)
+                    label = torch.from_numpy(self.table.mirror)[label]
         if _rand(generator) < self.projective_prob:
             rot, shear, proj = self.deform
             u = (torch.rand(4, generator=generator, dtype=torch.float64) * 2 - 1).tolist()

@@ -205,11 +205,11 @@ class SRTrainer(SupervisedTrainer):
                     for key, value in m.items():
                         per_subject.setdefault(method, {}).setdefault(key, []).append(value)
             if self.cfg.evaluation.figures and i == 0:
-                net_out = outputs[self.cfg.model["name"]]
+                net_out = outputs[self.method_name]  # e.g. MDCSRN-WGAN for a GAN trainer
                 figures.orthogonal_slices(
                     net_out,
                     fig_dir / f"prediction_{pair.id}.png",
-                    title=f"{self.cfg.model['name']}: {pair.id}",
+                    title=f"{self.method_name}: {pair.id}",
                 )
             if self.cfg.evaluation.figures and i < 3:
                 images = {"LR": pair.lr[pair.region], **outputs, "HR": hr}
