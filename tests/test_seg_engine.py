@@ -7,21 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from mrilearn.cli import load_run, train_run
 from mrilearn.config import load_config
 from mrilearn.data.abdomen import synthetic_abdomen
 from mrilearn.engine.checkpoint import load_checkpoint
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: on busy shared cores two OpenMP threads can be many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "seg"

@@ -8,14 +8,7 @@ import torch
 from mrilearn.losses.segmentation import DeepSupervisedDiceCE
 from mrilearn.models.unet import DenseUnet, PlainUnet
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: on busy shared cores two OpenMP threads can be many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 NORMS = ["none", "batch", "batch_train", "instance", "layer"]
