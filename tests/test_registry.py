@@ -56,3 +56,27 @@ def test_double_registration_is_an_error():
 
     with pytest.raises(ValueError, match="registered twice"):
         reg.register(Sprocket)
+
+
+def test_subclass_passing_kwargs_on_is_checked_against_its_bases():
+    reg: Registry = Registry("widget")
+
+    class Base:
+        def __init__(self, teeth: int = 1, ratio: float = 1.0) -> None:
+            self.teeth, self.ratio = teeth, ratio
+
+    @reg.register()
+    class Child(Base):
+        def __init__(self, colour: str = "red", teeth: int = 5, **kwargs) -> None:
+            super().__init__(teeth=teeth, **kwargs)
+            self.colour = colour
+
+    built = reg.build({"name": "Child", "ratio": 2.5})
+    assert (built.teeth, built.ratio, built.colour) == (5, 2.5, "red")
+    with pytest.raises(ConfigError, match=r"x.ratio: expected float, got 'big'"):
+        reg.build({"name": "Child", "ratio": "big"}, "x")
+    with pytest.raises(
+        ConfigError,
+        match=r"x.rato: unknown key; did you mean ratio\? \(allowed: colour, teeth, ratio\)",
+    ):
+        reg.build({"name": "Child", "rato": 2}, "x")

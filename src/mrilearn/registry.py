@@ -72,6 +72,39 @@ class Registry(Generic[T]):
         check_kwargs(factory, kwargs, path, supplied)
 
 
+def constructor_parameters(
+    factory: Callable[..., Any],
+) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """Parameters a config may set, their type hints, and whether any key is accepted.
+
+    A class whose ``__init__`` takes ``**kwargs`` passes them on to its base class, so
+    the bases' parameters are collected too (nearest class first): a subclass lists only
+    what it adds and still gets every argument checked.
+    """
+    if inspect.isclass(factory):
+        targets = [c.__init__ for c in inspect.getmro(factory) if "__init__" in vars(c)]
+    else:
+        targets = [factory]
+    params: dict[str, inspect.Parameter] = {}
+    hints: dict[str, Any] = {}
+    for target in targets:
+        try:
+            found = typing.get_type_hints(target, include_extras=True)
+        except Exception:  # unresolvable hints: skip type checks, keep name checks
+            found = {}
+        passes_on = False
+        for key, p in inspect.signature(target).parameters.items():
+            if p.kind is p.VAR_KEYWORD:
+                passes_on = True
+            elif key != "self" and p.kind is not p.VAR_POSITIONAL:
+                params.setdefault(key, p)
+                if key in found:
+                    hints.setdefault(key, found[key])
+        if not passes_on:
+            return params, hints, False
+    return params, hints, True
+
+
 def check_kwargs(
     factory: Callable[..., Any],
     kwargs: Mapping[str, Any],
@@ -79,14 +112,8 @@ def check_kwargs(
     supplied: set[str] = frozenset(),
 ) -> None:
     """Reject unknown or missing arguments and values of the wrong type."""
-    sig = inspect.signature(factory)
-    params = {k: p for k, p in sig.parameters.items() if k != "self" and k not in supplied}
-    accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    try:
-        target = factory.__init__ if inspect.isclass(factory) else factory
-        hints = typing.get_type_hints(target, include_extras=True)
-    except Exception:  # unresolvable hints: skip type checks, keep name checks
-        hints = {}
+    params, hints, accepts_any = constructor_parameters(factory)
+    params = {k: p for k, p in params.items() if k not in supplied}
     for key, value in kwargs.items():
         where = f"{path}.{key}" if path else key
         if key not in params and not accepts_any:
@@ -101,8 +128,7 @@ def check_kwargs(
         elif not matches_type(value, hints[key]):
             raise ConfigError(f"{where}: expected {type_name(hints[key])}, got {value!r}")
     for key, p in params.items():
-        positional_only = p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        if p.default is inspect.Parameter.empty and not positional_only and key not in kwargs:
+        if p.default is inspect.Parameter.empty and key not in kwargs:
             raise ConfigError(f"{path + '.' if path else ''}{key}: required key is missing")
 
 

@@ -87,14 +87,12 @@ class GANTrainer(SRTrainer):
         extra_d_every: int = 0,
         extra_d_steps: int = 0,
         init_from: str | None = None,
-        context: int = 8,
-        perceptual: bool = False,
-        niqe_model: str | None = None,
+        **kwargs: Any,
     ) -> None:
         if n_critic < 1 or warmup_d < 0 or extra_d_every < 0 or extra_d_steps < 0:
             raise ConfigError("trainer: n_critic must be >= 1 and the step counts >= 0")
         self.discriminator_spec = dict(discriminator)
-        super().__init__(cfg, run_dir, dist, context, perceptual, niqe_model)
+        super().__init__(cfg, run_dir, dist, **kwargs)
         self.lambda_adv = self.default_lambda if lambda_adv is None else lambda_adv
         self.warmup_d, self.n_critic = warmup_d, n_critic
         self.extra_d_every, self.extra_d_steps = extra_d_every, extra_d_steps
@@ -192,23 +190,11 @@ class WGANTrainer(GANTrainer):
         run_dir: Path,
         dist: Any,
         gp_weight: float = 10.0,
-        discriminator: Component(MODELS) = DEFAULT_D,  # noqa: B006
-        lambda_adv: float | None = None,
-        lr_d: float | None = None,
-        warmup_d: int = 0,
         n_critic: int = 5,
-        extra_d_every: int = 0,
-        extra_d_steps: int = 0,
-        init_from: str | None = None,
-        context: int = 8,
-        perceptual: bool = False,
-        niqe_model: str | None = None,
+        **kwargs: Any,
     ) -> None:
         self.gp_weight = gp_weight
-        super().__init__(
-            cfg, run_dir, dist, discriminator, lambda_adv, lr_d, warmup_d, n_critic,
-            extra_d_every, extra_d_steps, init_from, context, perceptual, niqe_model,
-        )  # fmt: skip
+        super().__init__(cfg, run_dir, dist, n_critic=n_critic, **kwargs)
 
     def critic(self, x: torch.Tensor) -> torch.Tensor:
         return self.train_nets["D"](x)[0]
@@ -259,23 +245,10 @@ class DRAGANTrainer(GANTrainer):
         lr_f: float | None = None,
         lambda_p_ramp: int = 10000,
         regularize: bool = True,
-        discriminator: Component(MODELS) = DEFAULT_D,  # noqa: B006
-        lambda_adv: float | None = None,
-        lr_d: float | None = None,
-        warmup_d: int = 0,
-        n_critic: int = 1,
-        extra_d_every: int = 0,
-        extra_d_steps: int = 0,
-        init_from: str | None = None,
-        context: int = 8,
-        perceptual: bool = False,
-        niqe_model: str | None = None,
+        **kwargs: Any,
     ) -> None:
         self.feature_spec = dict(feature_discriminator)
-        super().__init__(
-            cfg, run_dir, dist, discriminator, lambda_adv, lr_d, warmup_d, n_critic,
-            extra_d_every, extra_d_steps, init_from, context, perceptual, niqe_model,
-        )  # fmt: skip
+        super().__init__(cfg, run_dir, dist, **kwargs)
         self.lambda_p_ramp = lambda_p_ramp
         self.regularize = regularize
         self.override_lr("F", lr_f)
@@ -393,29 +366,11 @@ class TwoStageDRAGANTrainer(DRAGANTrainer):
         dist: Any,
         stage1: Component(MODELS) | None = None,
         stage1_from: str | None = None,
-        feature_discriminator: Component(MODELS) = {"name": "FeatureDiscriminator"},  # noqa: B006
-        lr_f: float | None = None,
-        lambda_p_ramp: int = 10000,
-        regularize: bool = True,
-        discriminator: Component(MODELS) = DEFAULT_D,  # noqa: B006
-        lambda_adv: float | None = None,
-        lr_d: float | None = None,
-        warmup_d: int = 0,
-        n_critic: int = 1,
-        extra_d_every: int = 0,
-        extra_d_steps: int = 0,
-        init_from: str | None = None,
-        context: int = 8,
-        perceptual: bool = False,
-        niqe_model: str | None = None,
+        **kwargs: Any,
     ) -> None:
         self.stage1_spec = dict(stage1 or cfg.model)
         self.stage1_from = stage1_from
-        super().__init__(
-            cfg, run_dir, dist, feature_discriminator, lr_f, lambda_p_ramp, regularize,
-            discriminator, lambda_adv, lr_d, warmup_d, n_critic, extra_d_every, extra_d_steps,
-            init_from, context, perceptual, niqe_model,
-        )  # fmt: skip
+        super().__init__(cfg, run_dir, dist, **kwargs)
 
     def build_nets(self) -> dict[str, nn.Module]:
         stage1 = MODELS.build(self.stage1_spec, "trainer.stage1").requires_grad_(False)
