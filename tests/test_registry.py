@@ -62,13 +62,13 @@ def test_subclass_passing_kwargs_on_is_checked_against_its_bases():
     reg: Registry = Registry("widget")
 
     class Base:
-        def __init__(self, teeth: int = 1, ratio: float = 1.0) -> None:
-            self.teeth, self.ratio = teeth, ratio
+        def __init__(self, kind: str, teeth: int = 1, ratio: float = 1.0) -> None:
+            self.kind, self.teeth, self.ratio = kind, teeth, ratio
 
     @reg.register()
     class Child(Base):
         def __init__(self, colour: str = "red", teeth: int = 5, **kwargs) -> None:
-            super().__init__(teeth=teeth, **kwargs)
+            super().__init__("child", teeth=teeth, **kwargs)  # fills the base's `kind`
             self.colour = colour
 
     built = reg.build({"name": "Child", "ratio": 2.5})

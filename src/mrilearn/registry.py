@@ -78,8 +78,9 @@ def constructor_parameters(
     """Parameters a config may set, their type hints, and whether any key is accepted.
 
     A class whose ``__init__`` takes ``**kwargs`` passes them on to its base class, so
-    the bases' parameters are collected too (nearest class first): a subclass lists only
-    what it adds and still gets every argument checked.
+    the bases' parameters with defaults are collected too (nearest class first): a
+    subclass lists only what it adds and still gets every argument checked. A base's
+    parameters without a default are the subclass's to fill, not the config's.
     """
     if inspect.isclass(factory):
         targets = [c.__init__ for c in inspect.getmro(factory) if "__init__" in vars(c)]
@@ -87,7 +88,7 @@ def constructor_parameters(
         targets = [factory]
     params: dict[str, inspect.Parameter] = {}
     hints: dict[str, Any] = {}
-    for target in targets:
+    for depth, target in enumerate(targets):
         try:
             found = typing.get_type_hints(target, include_extras=True)
         except Exception:  # unresolvable hints: skip type checks, keep name checks
@@ -96,7 +97,9 @@ def constructor_parameters(
         for key, p in inspect.signature(target).parameters.items():
             if p.kind is p.VAR_KEYWORD:
                 passes_on = True
-            elif key != "self" and p.kind is not p.VAR_POSITIONAL:
+            elif key == "self" or p.kind is p.VAR_POSITIONAL:
+                continue
+            elif depth == 0 or p.default is not inspect.Parameter.empty:
                 params.setdefault(key, p)
                 if key in found:
                     hints.setdefault(key, found[key])

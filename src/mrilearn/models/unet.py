@@ -24,7 +24,7 @@ in eval mode only the main output is computed and returned.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -66,13 +66,13 @@ class MultiSliceUnet(nn.Module):
         self,
         block: Literal["dense", "plain"],
         width: int,
-        in_slices: int,
-        classes: int,
-        units: int,
-        levels: int,
-        norm: UnetNorm,
-        deep_supervision: bool,
-        dropout: float,
+        in_slices: int = 20,
+        classes: int = 11,
+        units: int = 4,
+        levels: int = 4,
+        norm: UnetNorm = "none",
+        deep_supervision: bool = True,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if levels < 2 or in_slices < 1 or classes < 1:
@@ -161,37 +161,13 @@ class MultiSliceUnet(nn.Module):
 class DenseUnet(MultiSliceUnet):
     """ALAMO DenseUnet (§7.2.3): dense blocks with growth rate k (48 best of 24/32/48/64)."""
 
-    def __init__(
-        self,
-        growth: int = 48,
-        in_slices: int = 20,
-        classes: int = 11,
-        units: int = 4,
-        levels: int = 4,
-        norm: UnetNorm = "none",
-        deep_supervision: bool = True,
-        dropout: float = 0.0,
-    ) -> None:
-        super().__init__(
-            "dense", growth, in_slices, classes, units, levels, norm, deep_supervision, dropout
-        )
+    def __init__(self, growth: int = 48, **kwargs: Any) -> None:
+        super().__init__("dense", growth, **kwargs)
 
 
 @MODELS.register()
 class PlainUnet(MultiSliceUnet):
     """ALAMO PlainUnet (§7.2.3): plain blocks with f filters doubling per level (f = 64)."""
 
-    def __init__(
-        self,
-        features: int = 64,
-        in_slices: int = 20,
-        classes: int = 11,
-        units: int = 2,
-        levels: int = 4,
-        norm: UnetNorm = "none",
-        deep_supervision: bool = True,
-        dropout: float = 0.0,
-    ) -> None:
-        super().__init__(
-            "plain", features, in_slices, classes, units, levels, norm, deep_supervision, dropout
-        )
+    def __init__(self, features: int = 64, units: int = 2, **kwargs: Any) -> None:
+        super().__init__("plain", features, units=units, **kwargs)
