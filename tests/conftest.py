@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +28,22 @@ def sr_folder(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def tiny_cfg(sr_folder: Path, tmp_path: Path) -> dict:
+def merged(cfg: dict, sections: dict) -> dict:
+    """``cfg`` with dict sections updated, others replaced or added, and ``None`` ones dropped."""
+    out = dict(cfg)
+    for key, value in sections.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = dict(out[key], **value)
+        else:
+            out[key] = value
+    return out
+
+
+def sr_config(source: Path | str, out: Path | str, **sections: dict | None) -> dict:
     """A complete SR config for a network small enough to train in a second or two."""
-    source, out = sr_folder, tmp_path / "runs"
-    return {
+    base = {
         "experiment": "tiny",
         "output_dir": str(out),
         "seed": 3,
@@ -57,6 +69,21 @@ def tiny_cfg(sr_folder: Path, tmp_path: Path) -> dict:
         },
         "evaluation": {"baselines": ["zero-filled", "tricubic"]},
     }
+    return merged(base, sections)
+
+
+def write_phantoms(folder: Path, seeds: Iterable[int], affine: np.ndarray = AFFINE) -> Path:
+    """20³ ellipsoid phantoms ``s{seed:02d}.nii.gz`` in ``folder``."""
+    for i in seeds:
+        write_nifti(
+            Volume(ellipsoid_phantom((20, 20, 20), seed=i), affine), folder / f"s{i:02d}.nii.gz"
+        )
+    return folder
+
+
+@pytest.fixture
+def tiny_cfg(sr_folder: Path, tmp_path: Path) -> dict:
+    return sr_config(sr_folder, tmp_path / "runs")
 
 
 @pytest.fixture
@@ -64,13 +91,8 @@ def config_file(tiny_cfg: dict, tmp_path: Path):
     """Write ``tiny_cfg`` updated by a dict of sections to YAML; returns the path."""
 
     def write(**sections: dict) -> Path:
-        cfg = {
-            k: (dict(v, **sections[k]) if isinstance(v, dict) and k in sections else v)
-            for k, v in tiny_cfg.items()
-        }
-        cfg.update({k: v for k, v in sections.items() if k not in cfg})
         path = tmp_path / "config.yaml"
-        path.write_text(yaml.safe_dump(cfg))
+        path.write_text(yaml.safe_dump(merged(tiny_cfg, sections)))
         return path
 
     return write

@@ -12,41 +12,22 @@ import pydicom
 import pytest
 import torch
 import yaml
+from conftest import sr_config, write_phantoms
 
 from mrilearn.cli import load_run, main
 from mrilearn.config import load_config
-from mrilearn.data.phantoms import ellipsoid_phantom
 from mrilearn.deploy.package import WEIGHTS_FILE, load_package
 from mrilearn.errors import CheckpointError
-from mrilearn.io import Volume, read_nifti, write_dicom_series, write_nifti
+from mrilearn.io import read_nifti, write_dicom_series
 
 
 @pytest.fixture(scope="module")
 def run_and_package(tmp_path_factory) -> tuple[Path, Path]:
     """A tiny trained SR run and its package with ONNX (built once for the module)."""
     tmp = tmp_path_factory.mktemp("deploy")
-    affine = np.diag([1.0, 1.1, 1.2, 1.0])
-    for i in range(10):
-        volume = Volume(ellipsoid_phantom((20, 20, 20), seed=i), affine)
-        write_nifti(volume, tmp / "hr" / f"s{i:02d}.nii.gz")
-    cfg = {
-        "experiment": "tiny",
-        "output_dir": str(tmp / "runs"),
-        "seed": 3,
-        "data": {
-            "name": "SRVolumes",
-            "source": str(tmp / "hr"),
-            "patch_size": [8, 8, 8],
-            "degradation": {"name": "KspaceTruncation", "factors": [2.0, 2.0], "axes": [1, 2]},
-            "val_patches": 2,
-        },  # fmt: skip
-        "model": {"name": "MDCSRN", "blocks": 1, "units": 2, "growth": 4, "norm": "none"},
-        "loss": {"name": "L1Loss"},
-        "optim": {"name": "Adam", "lr": 1e-3},
-        "trainer": {"name": "SRTrainer"},
-        "inference": {"name": "MarginCrop", "roi_size": [12, 12, 12], "margin": 2},
-        "train": {"iterations": 6, "batch_size": 2, "val_every": 3, "checkpoint_every": 0},
-    }
+    write_phantoms(tmp / "hr", range(10), np.diag([1.0, 1.1, 1.2, 1.0]))
+    train = {"iterations": 6, "val_every": 3, "checkpoint_every": 0}
+    cfg = sr_config(tmp / "hr", tmp / "runs", scheduler=None, evaluation=None, train=train)
     (tmp / "config.yaml").write_text(yaml.safe_dump(cfg))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -14,6 +14,8 @@ import yaml
 
 pytest.importorskip("flwr", reason='Flower not installed: pip install -e ".[federated]"')
 
+from conftest import sr_config  # noqa: E402
+
 from mrilearn.cli import load_run, main  # noqa: E402
 from mrilearn.data.phantoms import ellipsoid_phantom  # noqa: E402
 from mrilearn.engine.checkpoint import load_checkpoint  # noqa: E402
@@ -47,30 +49,17 @@ def federated_setup(tmp_path: Path) -> Path:
             write_nifti(volume, tmp_path / name / f"s{i:02d}.nii.gz")
             if name != "heldout":
                 write_nifti(volume, tmp_path / "pooled" / f"s{i:02d}.nii.gz")
-    cfg = {
-        "experiment": "fed",
-        "output_dir": str(tmp_path / "runs"),
-        "seed": 3,
-        "data": {
-            "name": "SRVolumes",
-            "source": "per-site",
-            "patch_size": [8, 8, 8],
-            "degradation": {"name": "KspaceTruncation", "factors": [2.0, 2.0], "axes": [1, 2]},
-            "split": [1, 0, 0, 0],
-            "val_patches": 8,
-        },  # fmt: skip
-        "model": {"name": "MDCSRN", "blocks": 1, "units": 2, "growth": 4, "norm": "none"},
-        "loss": {"name": "L1Loss"},
-        "optim": {"name": "Adam", "lr": 3e-3},
-        "trainer": {"name": "SRTrainer"},
-        "inference": {"name": "MarginCrop", "roi_size": [12, 12, 12], "margin": 2},
-        "train": {
-            "iterations": ROUNDS * LOCAL * len(SITES),
-            "batch_size": 4,
-            "val_every": 0,
-            "checkpoint_every": 0,
-        },  # fmt: skip
-    }
+    cfg = sr_config(
+        "per-site",
+        tmp_path / "runs",
+        experiment="fed",
+        data={"split": [1, 0, 0, 0], "val_patches": 8},
+        optim={"lr": 3e-3},
+        scheduler=None,
+        evaluation=None,
+        train={"iterations": ROUNDS * LOCAL * len(SITES), "batch_size": 4, "val_every": 0,
+               "checkpoint_every": 0},
+    )  # fmt: skip
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     return tmp_path
 

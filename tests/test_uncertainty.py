@@ -12,46 +12,30 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import sr_config, write_phantoms
 from torch import nn
 
 from mrilearn.cli import build_trainer, load_run, main
 from mrilearn.config import load_config
-from mrilearn.data.phantoms import ellipsoid_phantom
 from mrilearn.inference.uncertainty import MCDropout, mc_predict, uncertainty_error_relation
-from mrilearn.io import Volume, read_nifti, write_nifti
+from mrilearn.io import Volume, read_nifti
 
 
 def train_sr(tmp: Path, dropout: float, iterations: int, seed: int) -> Path:
     """A tiny MDCSRN trained on 10 phantoms split 5:1:0:4; returns the run directory."""
-    for i in range(10):
-        volume = Volume(ellipsoid_phantom((20, 20, 20), seed=i), np.eye(4))
-        write_nifti(volume, tmp / "hr" / f"s{i:02d}.nii.gz")
-    cfg = {
-        "experiment": "mc",
-        "output_dir": str(tmp / "runs"),
-        "seed": seed,
-        "data": {
-            "name": "SRVolumes",
-            "source": str(tmp / "hr"),
-            "patch_size": [8, 8, 8],
-            "degradation": {"name": "KspaceTruncation", "factors": [2.0, 2.0], "axes": [1, 2]},
-            "val_patches": 2,
-            "split": [5, 1, 0, 4],
-        },  # fmt: skip
-        "model": {
-            "name": "MDCSRN",
-            "blocks": 1,
-            "units": 2,
-            "growth": 4,
-            "norm": "none",
-            "dropout": dropout,
-        },  # fmt: skip
-        "loss": {"name": "L1Loss"},
-        "optim": {"name": "Adam", "lr": 3e-3},
-        "trainer": {"name": "SRTrainer"},
-        "inference": {"name": "MarginCrop", "roi_size": [12, 12, 12], "margin": 2},
-        "train": {"iterations": iterations, "batch_size": 4, "val_every": 0, "checkpoint_every": 0},
-    }
+    write_phantoms(tmp / "hr", range(10), np.eye(4))
+    cfg = sr_config(
+        tmp / "hr",
+        tmp / "runs",
+        experiment="mc",
+        seed=seed,
+        data={"split": [5, 1, 0, 4]},
+        model={"dropout": dropout},
+        optim={"lr": 3e-3},
+        scheduler=None,
+        evaluation=None,
+        train={"iterations": iterations, "batch_size": 4, "val_every": 0, "checkpoint_every": 0},
+    )
     (tmp / "config.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["train", str(tmp / "config.yaml")]) == 0
     return tmp / "runs" / "mc"
