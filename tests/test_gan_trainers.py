@@ -197,3 +197,18 @@ def test_a_gan_run_evaluates_under_its_method_name(config_file):
     result = load_run(run, "latest").evaluate("test", run)
     assert "MDCSRN-WGAN" in result["per_subject"]
     assert any((run / "figures").glob("prediction_*.png"))
+
+
+def test_wgan_keeps_the_checkpoint_with_the_smallest_em_distance(config_file):
+    """§4.4.1: the GAN checkpoint with the smallest validation EM distance is ``best``."""
+    spec = {"name": "WGANTrainer", "discriminator": TINY_D, "n_critic": 1, "warmup_d": 0}
+    train = {**FAST, "val_every": 1, "best_metric": "val/em_distance", "best_mode": "min"}
+    cfg = load_config(config_file(trainer=spec, train=train))
+    run = train_run(cfg, resume=False, overwrite=False, devices=1)
+    vals = [r for r in records(run) if "val/em_distance" in r]
+    assert len(vals) == 6
+    assert all(r["val/em_distance"] == abs(r["val/wasserstein"]) for r in vals)
+    best = min(vals, key=lambda r: r["val/em_distance"])
+    state = load_checkpoint(run / "checkpoints" / "best.pt")
+    assert state["iteration"] == best["iteration"]
+    assert state["best"] == pytest.approx(best["val/em_distance"])

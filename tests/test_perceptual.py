@@ -96,4 +96,5 @@ def test_niqe_fit_command_and_perceptual_evaluation(config_file, tmp_path, sr_fo
     assert methods == {"zero-filled", "tricubic", "MDCSRN", "HR"}
     assert all(math.isfinite(v) for v in result["per_subject"]["HR"]["niqe"])
     assert (run / "figures" / "distortion_perception.png").is_file()
+    assert "BRISQUE unavailable: no BRISQUE model" in (run / "results.md").read_text()
     assert "perceptual" in json.loads((run / "evaluation.json").read_text())

@@ -46,8 +46,9 @@ class SRTrainer(SupervisedTrainer):
     Evaluation follows §3.4/§4.4.1: PSNR, SSIM and NRMSE slice by slice in the most
     degraded plane, per subject, then mean/std/min/median/max across subjects, a paired
     test of the network against each baseline, and seconds per volume. With ``perceptual``
-    it adds no-reference scores (NIQE with ``niqe_model`` or the standard model, PIQE) for
-    every method and the HR reference, and a distortion–perception plot (§5.4.3).
+    it adds no-reference scores (NIQE with ``niqe_model`` or the standard model, PIQE, BRISQUE
+    with ``brisque_model``) for every method and the HR reference, and a
+    distortion–perception plot (§5.4.3).
     """
 
     def __init__(
@@ -58,11 +59,13 @@ class SRTrainer(SupervisedTrainer):
         context: int = 8,
         perceptual: bool = False,
         niqe_model: str | None = None,
+        brisque_model: str | None = None,
     ) -> None:
         super().__init__(cfg, run_dir, dist)
         self.context = context
         self.perceptual = perceptual
         self.niqe_model = niqe_model
+        self.brisque_model = brisque_model
 
     @property
     def sr_data(self) -> SRVolumes:
@@ -186,7 +189,7 @@ class SRTrainer(SupervisedTrainer):
         slice_axis = self.sr_data.degradation.slice_axis
         thr = self.cfg.evaluation.mask_threshold
         per_subject: dict[str, dict[str, list[float]]] = {}
-        scorer = PerceptualScorer(self.niqe_model) if self.perceptual else None
+        scorer = PerceptualScorer(self.niqe_model, self.brisque_model) if self.perceptual else None
         runtimes: dict[str, list[float]] = {}
         fig_dir = out_dir / "figures"
         for i, pair in enumerate(pairs):
@@ -242,13 +245,17 @@ class SRTrainer(SupervisedTrainer):
             "table": rows,
             "paired_tests": tests,
         }
+        notes = scorer.notes if scorer is not None else []
         if scorer is not None:
             result["perceptual"] = scorer.info
+            result["notes"] = notes
             if self.cfg.evaluation.figures:
                 _distortion_perception_plot(per_subject, fig_dir / "distortion_perception.png")
         write_json_atomic(out_dir / "evaluation.json", result)
         write_csv(rows, out_dir / "results.csv")
-        write_text_atomic(out_dir / "results.md", to_markdown(rows))
+        write_text_atomic(
+            out_dir / "results.md", to_markdown(rows) + "".join(f"\n{n}\n" for n in notes)
+        )
         if self.cfg.evaluation.figures:
             figures.boxplots(per_subject, fig_dir / "boxplots.png")
         return result

