@@ -107,13 +107,26 @@ def write_report(out_dir: Path, summary: dict[str, Any], description: str = "") 
         parts.append(f"<p>{html.escape(description)}</p>")
     parts.append(_rows("Timings (s)", {k: f"{v:.2f}" for k, v in summary["timings_s"].items()}))
     if summary.get("t1"):
-        head = "<tr><th>tissue</th><th>true</th><th>mean ± sd</th><th>bias</th><th>voxels</th></tr>"
+        head = "".join(
+            f"<th>{h}</th>"
+            for h in (
+                "tissue",
+                "true",
+                "mean ± sd",
+                "bias",
+                "voxels",
+                "interior mean ± sd",
+                "interior bias",
+                "interior voxels",
+            )
+        )
         body = "".join(
-            f"<tr><td>{r['tissue']}</td><td>{r['true_ms']:.0f}</td><td>{r['mean_ms']:.0f} ± "
-            f"{r['sd_ms']:.0f}</td><td>{r['bias_pct']:+.1f}%</td><td>{r['voxels']}</td></tr>"
+            f"<tr><td>{r['tissue']}</td><td>{r['true_ms']:.0f}</td>"
+            + "".join(_t1_cells(r, prefix) for prefix in ("", "interior_"))
+            + "</tr>"
             for r in summary["t1"]
         )
-        parts.append(f"<h2>T1 (ms) vs phantom truth</h2><table>{head}{body}</table>")
+        parts.append(f"<h2>T1 (ms) vs phantom truth</h2><table><tr>{head}</tr>{body}</table>")
     for key in ("image_nrmse", "gating"):
         if key in summary:
             parts.append(
@@ -124,6 +137,16 @@ def write_report(out_dir: Path, summary: dict[str, Any], description: str = "") 
         parts.append(f"<h3>{html.escape(png.stem.replace('_', ' '))}</h3><img src='{rel}'>")
     page = f"<!doctype html><meta charset=utf-8><title>MT-MRI</title><style>{STYLE}</style>\n"
     return write_text_atomic(out_dir / "report.html", page + "\n".join(parts) + "\n")
+
+
+def _t1_cells(row: dict[str, Any], prefix: str) -> str:
+    """Mean ± sd, bias and voxel count of one T1 region (``""`` or ``"interior_"``)."""
+    if not row.get(prefix + "voxels"):
+        return "<td>–</td><td>–</td><td>0</td>"
+    return (
+        f"<td>{row[prefix + 'mean_ms']:.0f} ± {row[prefix + 'sd_ms']:.0f}</td>"
+        f"<td>{row[prefix + 'bias_pct']:+.1f}%</td><td>{row[prefix + 'voxels']}</td>"
+    )
 
 
 def _rows(title: str, rows: dict[str, str]) -> str:

@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
+from scipy.ndimage import binary_erosion
 
 from mrilearn.config import apply_override, read_yaml, to_dataclass
 from mrilearn.errors import DataError
@@ -100,22 +101,25 @@ class SimulateConfig:
 @dataclass
 class ReconConfig:
     """Reconstruction settings (rank L, T1 dictionary, gating, ADMM; λ and ρ are relative to a
-    problem normalised so that ‖E*E‖ = 1 and max |E*d| = 1)."""
+    problem normalised so that ‖E*E‖ = 1 and max |E*d| = 1). ``warm_start`` starts ADMM from
+    the temporally unmixed back-projection instead of 0: the same iterations then get much
+    closer to the solution (less blur, less T1 contrast lost; README)."""
 
     rank: int = 12
     t1_rank: int = 5
     t1_range_ms: list[float] = field(default_factory=lambda: [100.0, 3000.0])
-    dictionary_size: int = 200
+    dictionary_size: int = 500
     cardiac_bins: int = 20
     resp_bins: int = 6
     gating: Literal["navigator", "oracle"] = "navigator"
     phi_smoothness: float = 0.1
     coil_maps: Literal["file", "estimate"] = "file"
-    lam: float = 0.002
+    lam: float = 0.0005
     rho: float = 0.05
     admm_iterations: int = 20
     cg_iterations: int = 20
     nufft_eps: float = 1e-5
+    warm_start: bool = True
 
 
 @dataclass
@@ -388,15 +392,17 @@ def spatial_factor_admm(
     admm_iterations: int,
     cg_iterations: int,
     progress: bool | None = None,
+    x0: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[dict[str, float]]]:
     """U = argmin ‖d − E_Φ U‖² + λ‖Ψ U‖₁ (SPEC B2) from E*E, E*d and ‖d‖², Ψ = finite differences.
 
     The problem is normalised first (‖E*E‖ = 1 by power iteration, max |E*d| = 1), so ``lam``
     and ``rho`` mean the same for any data scale; the result is scaled back. Returns U and
-    the ADMM log (objective of the normalised problem).
+    the ADMM log (objective of the normalised problem). ``x0``: the starting U (default 0).
     """
     lam_max = max_eigenvalue(normal, rhs)
     scale = float(np.abs(rhs).max()) / np.sqrt(lam_max)
+    unit = scale / np.sqrt(lam_max)
     admm = ADMM(
         (1.0 / lam_max) * normal,
         rhs / (np.sqrt(lam_max) * scale),
@@ -406,30 +412,29 @@ def spatial_factor_admm(
         admm_iterations,
         cg_iterations,
         data_norm2=data_norm2 / scale**2,
+        x0=None if x0 is None else x0 / unit,
     )
-    u = admm.run(progress) * (scale / np.sqrt(lam_max))
+    u = admm.run(progress) * unit
     return u.astype(np.complex64), admm.history
 
 
-def reconstruct(
-    raw: RawData,
-    cfg: ReconConfig,
-    progress: bool | None = None,
-    spatial: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-) -> MtmriResult:
-    """U0, ADMM U, Φ and T1 map of one scan (§6.2): gating → Φ → E_Φ → U0 → ADMM → T1.
+@dataclass
+class TemporalModel:
+    """The temporal side of one scan: T1 dictionary, motion bins of every readout and Φ."""
 
-    ``spatial`` maps (U0, Φ) to U in place of ADMM (MALIBU's network, §6.2.3; issue 6)."""
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
+    ti_index: np.ndarray
+    t1_values: np.ndarray
+    curves: np.ndarray
+    resp_signal: np.ndarray
+    cardiac_phase: np.ndarray
+    card_bin: np.ndarray
+    resp_bin: np.ndarray
+    phi: np.ndarray
 
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = now - clock
-        clock = now
 
-    matrix, seq = int(raw.metadata["matrix"]), raw.sequence
+def temporal_model(raw: RawData, cfg: ReconConfig) -> TemporalModel:
+    """T1 dictionary and basis, gating, motion bins and Φ from the navigator (§6.2.2)."""
+    seq = raw.sequence
     ti_index = seq.ti_index(raw.ti_ms)
     if ti_index.min() < 0 or ti_index.max() >= seq.readouts_per_inversion:
         raise DataError("ti_ms lies outside one inversion period of the sequence metadata")
@@ -452,20 +457,53 @@ def reconstruct(
         cfg.resp_bins,
         cfg.phi_smoothness,
     )
-    lap("temporal_factors_s")
+    return TemporalModel(
+        ti_index, t1_values, curves, resp_signal, cardiac_phase, card_bin, resp_bin, phi
+    )
 
+
+def subspace_encoding(
+    raw: RawData, cfg: ReconConfig, temporal: TemporalModel
+) -> tuple[SubspaceEncoding, np.ndarray]:
+    """E_Φ of the imaging readouts and their data d (C, R_img, S)."""
     if cfg.coil_maps == "file":
         if raw.coil_maps is None:
             raise DataError("coil_maps: file, but the raw file has no coil_maps (use estimate)")
         maps = raw.coil_maps.astype(np.complex64)
     else:
-        maps = estimate_coil_maps(raw, matrix)
-    img = ~nav
-    data = raw.kspace[:, img].astype(np.complex64)
-    enc = SubspaceEncoding(
-        raw.traj[img], phi[:, ti_index[img], card_bin[img], resp_bin[img]], maps, cfg.nufft_eps
-    )
-    u0 = enc.back_project(data, radial_density(raw.traj[img]))
+        maps = estimate_coil_maps(raw, int(raw.metadata["matrix"]))
+    img = ~raw.navigator
+    t = temporal
+    phi = t.phi[:, t.ti_index[img], t.card_bin[img], t.resp_bin[img]]
+    enc = SubspaceEncoding(raw.traj[img], phi, maps, cfg.nufft_eps)
+    return enc, raw.kspace[:, img].astype(np.complex64)
+
+
+def reconstruct(
+    raw: RawData,
+    cfg: ReconConfig,
+    progress: bool | None = None,
+    spatial: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> MtmriResult:
+    """U0, ADMM U, Φ and T1 map of one scan (§6.2): gating → Φ → E_Φ → U0 → ADMM → T1.
+
+    ``spatial`` maps (U0, Φ) to U in place of ADMM (MALIBU's network, §6.2.3; issue 6)."""
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = now - clock
+        clock = now
+
+    seq = raw.sequence
+    temporal = temporal_model(raw, cfg)
+    phi = temporal.phi
+    lap("temporal_factors_s")
+
+    enc, data = subspace_encoding(raw, cfg, temporal)
+    u0 = enc.back_project(data, radial_density(enc.traj))
     if spatial is not None:
         lap("back_projection_s")
         u, history = spatial(u0, phi), []
@@ -484,25 +522,26 @@ def reconstruct(
             cfg.admm_iterations,
             cfg.cg_iterations,
             progress,
+            x0=enc.temporal_unmix(u0) if cfg.warm_start else None,
         )
         lap("admm_s")
 
     dark_ti = int(np.argmin(np.abs(acquisition.ir_flash_curves(np.array([BLOOD_T1_MS]), seq)[0])))
     bright_ti = seq.readouts_per_inversion - 1
     t1_bin = _quiet_cardiac_bin(u, phi, bright_ti)
-    t1, amplitude = t1_map(u, phi, t1_values, curves, t1_bin, 0)
+    t1, amplitude = t1_map(u, phi, temporal.t1_values, temporal.curves, t1_bin, 0)
     lap("t1_map_s")
     return MtmriResult(
         u0=u0.astype(np.complex64),
         u=u,
         phi=phi,
-        coil_maps=maps,
-        card_bin=card_bin,
-        resp_bin=resp_bin,
-        resp_signal=resp_signal,
-        cardiac_phase=cardiac_phase,
-        t1_values=t1_values,
-        curves=curves,
+        coil_maps=enc.maps,
+        card_bin=temporal.card_bin,
+        resp_bin=temporal.resp_bin,
+        resp_signal=temporal.resp_signal,
+        cardiac_phase=temporal.cardiac_phase,
+        t1_values=temporal.t1_values,
+        curves=temporal.curves,
         t1=t1,
         amplitude=amplitude,
         t1_cardiac_bin=t1_bin,
@@ -535,6 +574,10 @@ def truth_state(sub: Subject, result: MtmriResult) -> tuple[float, float]:
 def evaluate(raw: RawData, result: MtmriResult) -> dict[str, Any]:
     """Compare with the simulated truth: T1 per tissue and image NRMSE (U and U0 series).
 
+    T1 statistics cover the tissue's pure voxels (no partial volume) and, as ``interior_*``,
+    those of them whose four neighbours are pure voxels of the same tissue: a reconstruction's
+    point spread mixes in the neighbouring tissue at the edges (one to two pixels wide for
+    radial sampling with TV), which on a 3-pixel myocardial wall is most of the wall.
     The truth motion state is :func:`truth_state`, so it works for self-gated and oracle bins.
     """
     sim = to_dataclass(SimulateConfig, raw.metadata["simulation"], "metadata.simulation")
@@ -547,18 +590,17 @@ def evaluate(raw: RawData, result: MtmriResult) -> dict[str, Any]:
         mask = labels == sub.phantom.tissue_names.index(tissue)
         if mask.sum() == 0:
             continue
-        values = result.t1[mask]
         true = sub.phantom.tissues[tissue].t1
-        t1_rows.append(
-            {
-                "tissue": tissue,
-                "true_ms": true,
-                "mean_ms": float(values.mean()),
-                "sd_ms": float(values.std()),
-                "bias_pct": float(100 * (values.mean() / true - 1)),
-                "voxels": int(mask.sum()),
-            }
-        )
+        row: dict[str, Any] = {"tissue": tissue, "true_ms": true}
+        for prefix, region in (("", mask), ("interior_", binary_erosion(mask))):
+            values = result.t1[region].astype(np.float64)
+            stats = [None] * 3
+            if values.size:
+                stats = [values.mean(), values.std(), 100 * (values.mean() / true - 1)]
+            for key, value in zip(("mean_ms", "sd_ms", "bias_pct"), stats):
+                row[prefix + key] = None if value is None else float(value)
+            row[prefix + "voxels"] = int(values.size)
+        t1_rows.append(row)
     signal = acquisition.tissue_signal(sub.phantom, sub.sequence)
     body = sub.phantom.coverage(phase, resp, matrix, fov)[0] > 0
     tis = np.linspace(0, sub.sequence.readouts_per_inversion - 1, 8).astype(int)

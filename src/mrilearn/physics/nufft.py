@@ -239,6 +239,18 @@ class SubspaceEncoding(Compose):
         weighted = self.sampling.adjoint(np.asarray(data, self.dtype) * dcf[None])
         return self.coil.combine(self.nufft.adjoint(weighted))
 
+    def temporal_unmix(self, u0: np.ndarray) -> np.ndarray:
+        """G⁻¹ U0 with G = conj(Φ) Φᵀ / R, the temporal Gram matrix of the readouts.
+
+        Each readout back-projects its data onto conj(Φ_r), so U0 ≈ G U: readouts visit the
+        (TI, cardiac, respiratory) frames unevenly, and Φ is orthonormal over frames, not
+        readouts. Undoing G gives a start for the iterations with U's scale and contrast.
+        """
+        gram = self.phi.conj() @ self.phi.T / self.phi.shape[1]
+        gram += 1e-6 * np.trace(gram).real / len(gram) * np.eye(len(gram))  # Φ rows never read
+        flat = u0.reshape(u0.shape[0], -1)
+        return np.linalg.solve(gram, flat).reshape(u0.shape).astype(u0.dtype)
+
 
 def radial_density(traj: np.ndarray) -> np.ndarray:
     """Ramp density compensation for radial spokes: w ∝ |k| (floored at the centre).

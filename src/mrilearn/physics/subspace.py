@@ -223,10 +223,12 @@ def t1_map(
 
     The voxel's recovery curve x = U Φ[:, :, cardiac, resp] is matched to the dictionary curve
     d maximising |⟨d, x⟩| / ‖d‖ (any complex scale and phase); the amplitude is |⟨d, x⟩| / ‖d‖².
+    ⟨d, x⟩ = Σ_l U_l ⟨d, Φ_l⟩, so the curves are never formed (L instead of n_TI per voxel).
     """
-    x = np.tensordot(u, phi[:, :, cardiac, resp], axes=([0], [0]))  # (X, Y, n_TI)
     norms = np.linalg.norm(curves, axis=1)
-    corr = np.abs(x @ (curves / norms[:, None]).T)  # (X, Y, T)
+    per_basis = phi[:, :, cardiac, resp] @ (curves / norms[:, None]).T  # (L, T)
+    per_basis = per_basis.astype(np.result_type(u.dtype, np.complex64))
+    corr = np.abs(np.tensordot(u, per_basis, axes=([0], [0])))  # (X, Y, T)
     best = np.argmax(corr, axis=-1)
     amplitude = np.take_along_axis(corr, best[..., None], axis=-1)[..., 0] / norms[best]
     return t1_values[best], amplitude
