@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
-from mrilearn.data.abdomen import ORGANS, synthetic_abdomen, write_abdomen_dataset
+from mrilearn.config import load_config
+from mrilearn.data.abdomen import (
+    DEFAULT_SHAPE,
+    DEFAULT_SPACING,
+    ORGANS,
+    synthetic_abdomen,
+    write_abdomen_dataset,
+)
 from mrilearn.data.seg import Grid, LabelTable, SegVolumes, homography, warp
 from mrilearn.errors import DataError
 from mrilearn.io import Volume, read_volume, write_nifti
 
 SMALL = {"shape": (40, 32, 24), "spacing": (9.0, 8.0, 9.0)}
+LABEL_INDEX = {name: i + 1 for i, (name, _, _) in enumerate(ORGANS)}  # class indices
 
 
 def test_generator_is_seeded_and_subjects_differ():
@@ -134,3 +144,35 @@ def test_left_right_flip_swaps_paired_labels_only_when_it_mirrors_the_body():
         assert (out[:, 4:] == right).all() and (out[:, :4, 3:] == left).all()
     _, out = ds.augment(label.float(), label, gen, "sagittal")  # L-R is the slice axis
     assert (out[:, 4:] == left).all() and (out[:, :4, 3:] == right).all()
+
+
+def test_demo_working_grid_keeps_every_label_voxel_of_the_synthetic_scans():
+    """The demo's working spacing must not cap its DSC: at 4 mm the nearest-neighbour round
+    trip of the 4 × 3.5 × 3.5 mm label maps alone capped the DSC of the spinal cord,
+    pancreas and duodenum at 0.93-0.95 (mean over organs 0.966)."""
+    demo = Path(__file__).resolve().parents[1] / "configs" / "seg" / "demo_synthetic.yaml"
+    data = load_config(demo).data
+    shape = data.get("synthetic_shape", DEFAULT_SHAPE)
+    spacing = data.get("synthetic_spacing", DEFAULT_SPACING)
+    _, label = synthetic_abdomen(0, shape, spacing)
+    grid = Grid.for_volume(label.shape, label.affine, data["spacing"])
+    np.testing.assert_array_equal(grid.to_input(grid.to_working(label.data, 0), 0), label.data)
+
+
+def test_organ_sampling_brings_every_organ_into_thin_sagittal_slabs():
+    kwargs = dict(
+        spacing=4.0, slices=1, crop=[72, 56], views=[0, 0, 1], flip_prob=0.0,
+        projective_prob=0.0, split=[1, 0, 0, 0], synthetic_subjects=1,
+    )  # fmt: skip
+    gen = torch.Generator().manual_seed(0)
+    uniform = SegVolumes(**kwargs).train_batch(200, gen)["label"]
+    balanced = SegVolumes(**kwargs, organ_prob=1.0).train_batch(200, gen)["label"]
+    cord = LABEL_INDEX["spinal_cord"]
+    # one-slice sagittal slabs: the midline cord is in few of them unless sampled for
+    seen = lambda labels, c: (labels == c).flatten(1).any(1).float().mean().item()  # noqa: E731
+    assert seen(uniform, cord) < 0.05
+    # each of the ten organs is the focus of 1/10 of the slabs (others come along)
+    assert min(seen(balanced, c) for c in range(1, 11)) > 0.05
+    assert seen(balanced, cord) > 3 * seen(uniform, cord)
+    with pytest.raises(DataError, match="organ_prob"):
+        SegVolumes(**kwargs, organ_prob=1.5)

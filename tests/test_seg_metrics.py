@@ -62,3 +62,17 @@ def test_majority_vote_with_a_tie_broken_by_summed_probabilities():
     prob_sum = np.zeros((3, 4, 1, 1))
     prob_sum[:, 2, 0, 0] = [0.9, 0.2, 1.1]  # voxel 2: views say 2, 1, 0 → tie
     assert majority_vote(views, prob_sum).ravel().tolist() == [0, 1, 2, 2]
+
+
+def test_majority_vote_matches_the_per_voxel_rule_on_random_views():
+    rng = np.random.default_rng(0)
+    classes, shape = 5, (6, 5, 4)
+    probs = [rng.dirichlet(np.ones(classes), shape).transpose(3, 0, 1, 2) for _ in range(3)]
+    views = [rng.integers(0, classes, shape) for _ in probs]  # disagree often, ties included
+    prob_sum = np.sum(probs, axis=0)
+    fused = majority_vote(views, prob_sum)
+    for idx in np.ndindex(shape):
+        votes = np.bincount([v[idx] for v in views], minlength=classes)
+        tied = np.flatnonzero(votes == votes.max())
+        assert fused[idx] == tied[np.argmax(prob_sum[(slice(None), *idx)][tied])]
+    assert fused.dtype == np.uint8

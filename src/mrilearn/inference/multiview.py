@@ -42,14 +42,20 @@ class MultiViewResult:
 
 def majority_vote(labels: Sequence[np.ndarray], prob_sum: np.ndarray) -> np.ndarray:
     """Per voxel, the class most views chose; ties broken by ``prob_sum`` (C, X, Y, Z), the
-    class probabilities summed over the views. Returns uint8 (X, Y, Z)."""
-    classes = prob_sum.shape[0]
-    votes = np.zeros(prob_sum.shape, np.float32)
-    for lab in labels:
-        votes += np.eye(classes, dtype=np.float32)[lab].transpose(3, 0, 1, 2)
-    # summed probabilities < number of views + 1, so they only order classes with equal votes
-    score = votes + prob_sum / (len(labels) + 1)
-    return np.argmax(score, axis=0).astype(np.uint8)
+    class probabilities summed over the views. Returns uint8 (X, Y, Z).
+
+    Classes are scored one at a time (votes + summed probability / (views + 1): the summed
+    probabilities are < views + 1, so they only order classes with equal votes), which keeps
+    the extra memory at a few volumes instead of several (C, X, Y, Z) arrays."""
+    fused = np.zeros(prob_sum.shape[1:], np.uint8)
+    best = np.full(prob_sum.shape[1:], -np.inf, np.float32)
+    for c in range(prob_sum.shape[0]):
+        score = sum((lab == c for lab in labels), np.zeros(best.shape, np.float32))
+        score += prob_sum[c] / (len(labels) + 1)
+        better = score > best
+        fused[better] = c
+        np.copyto(best, score, where=better)
+    return fused
 
 
 @INFERERS.register()
@@ -82,8 +88,18 @@ class MultiView:
         """The method name of the fused result in tables, e.g. ``3-view vote``."""
         return self.views[0] if len(self.views) == 1 else f"{len(self.views)}-view vote"
 
-    def predict_view(self, net: nn.Module, image: np.ndarray, view: str) -> np.ndarray:
-        """Class probabilities (C, X, Y, Z) of an (X, Y, Z) image from slabs of one view."""
+    def slab_starts(self, depth: int, n: int) -> list[int]:
+        """First slices of the N-slice slabs covering ``depth`` (≥ N) slices: every ``stride``
+        (default ⌈N/2⌉), the last ending at the last slice."""
+        starts = list(range(0, depth - n + 1, self.stride or max(1, -(-n // 2))))
+        return starts if starts[-1] == depth - n else [*starts, depth - n]
+
+    def predict_view(
+        self, net: nn.Module, image: np.ndarray, view: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Class map (X, Y, Z, uint8) and class probabilities (C, X, Y, Z) of an (X, Y, Z)
+        image from slabs of one view. The class map is taken before the axes are permuted
+        back: an argmax over the permuted probabilities would copy all of them."""
         n, factor = net.in_slices, 2 ** (net.levels - 1)
         axis = SLICE_AXIS[view]
         order = [axis, *(a for a in range(3) if a != axis)]
@@ -93,10 +109,7 @@ class MultiView:
         vol = F.pad(vol, (0, pad_w, 0, pad_h), value=float(vol.min()))
         if depth < n:  # too few slices for one slab: repeat the last one
             vol = torch.cat([vol, vol[-1:].expand(n - depth, -1, -1)])
-        stride = self.stride or max(1, -(-n // 2))
-        starts = list(range(0, vol.shape[0] - n + 1, stride))
-        if starts[-1] != vol.shape[0] - n:
-            starts.append(vol.shape[0] - n)
+        starts = self.slab_starts(vol.shape[0], n)
         probs = torch.zeros((net.classes, vol.shape[0], *vol.shape[1:]))
         count = torch.zeros(vol.shape[0])
         with torch.inference_mode():
@@ -106,9 +119,10 @@ class MultiView:
                 for s, p in zip(chunk, out):
                     probs[:, s : s + n] += p
                     count[s : s + n] += 1
-        probs = (probs / count[None, :, None, None])[:, :depth, :h, :w]
+        probs = probs.div_(count[None, :, None, None])[:, :depth, :h, :w]
         inverse = np.argsort(order)
-        return probs.numpy().transpose(0, *(inverse + 1))
+        labels = probs.argmax(0).to(torch.uint8).numpy().transpose(inverse)
+        return labels, probs.numpy().transpose(0, *(inverse + 1))
 
     def __call__(self, net: nn.Module, image: np.ndarray) -> MultiViewResult:
         """Predict ``image`` (X, Y, Z, z-scored) in every view and fuse."""
@@ -118,14 +132,17 @@ class MultiView:
         views, seconds = {}, {}
         for view in self.views:
             t0 = time.perf_counter()
-            probs = self.predict_view(net, image, view)
-            views[view] = np.argmax(probs, axis=0).astype(np.uint8)
+            views[view], probs = self.predict_view(net, image, view)
             seconds[view] = time.perf_counter() - t0
-            prob_sum = probs if prob_sum is None else prob_sum + probs
+            if prob_sum is None:
+                prob_sum = probs
+            else:
+                prob_sum += probs
             log.debug("%s view: %.2f s", view, seconds[view])
         labels = (
             views[self.views[0]]
             if len(views) == 1
             else majority_vote(list(views.values()), prob_sum)
         )
-        return MultiViewResult(labels, prob_sum / len(views), views, seconds)
+        prob_sum /= len(views)  # in place: the mean probabilities
+        return MultiViewResult(labels, prob_sum, views, seconds)
