@@ -26,10 +26,12 @@ DEMO_CONFIG = "sr/demo_mni152.yaml"
 COMMAND_MODULES: tuple[str, ...] = (
     "mrilearn.metrics.perceptual_cli",
     "mrilearn.data.abdomen_cli",
+    "mrilearn.data.angio_cli",
     "mrilearn.physics.cli",
     "mrilearn.deploy.cli",
     "mrilearn.inference.uncertainty_cli",
     "mrilearn.federated.cli",
+    "mrilearn.synthesis.cli",
 )
 
 

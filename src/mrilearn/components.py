@@ -44,14 +44,18 @@ SECTIONS: dict[str, tuple[Registry[Any], set[str]]] = {
 def load_all() -> None:
     """Import the modules that register components (late: they import this module)."""
     import mrilearn.data  # noqa: F401
+    import mrilearn.data.angio  # noqa: F401
     import mrilearn.engine.gan  # noqa: F401
     import mrilearn.engine.malibu  # noqa: F401
     import mrilearn.engine.seg  # noqa: F401
+    import mrilearn.engine.spade  # noqa: F401
     import mrilearn.engine.sr  # noqa: F401
     import mrilearn.engine.trainers  # noqa: F401
     import mrilearn.inference  # noqa: F401
     import mrilearn.losses  # noqa: F401
     import mrilearn.models  # noqa: F401
+    import mrilearn.models.spade  # noqa: F401
+    import mrilearn.synthesis  # noqa: F401
 
 
 def check_spec(section: str, spec: dict[str, Any]) -> None:
