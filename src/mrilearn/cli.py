@@ -59,6 +59,19 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def add_generator_arguments(
+    p: argparse.ArgumentParser, what: str, subjects: int, shape: tuple[int, ...]
+) -> None:
+    """``--out``, ``--subjects``, ``--seed``, ``--shape``: the options every synthetic data
+    generator command shares (``what`` names one generated item, e.g. "subjects")."""
+    p.add_argument("--out", type=Path, required=True, help="output folder (replaced if present)")
+    p.add_argument("--subjects", type=int, default=subjects, help=f"number of {what}")
+    p.add_argument(
+        "--seed", type=int, default=0, help=f"data set seed (different seeds: new {what})"
+    )
+    p.add_argument("--shape", type=int, nargs=3, default=list(shape), help="voxels")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mrilearn", description=__doc__.splitlines()[0])
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")

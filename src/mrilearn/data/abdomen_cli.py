@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from mrilearn.cli import add_generator_arguments
 from mrilearn.data import abdomen
 
 
@@ -13,12 +13,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "synth-abdomen",
         help="write synthetic abdominal MRI + 10-organ label maps (NIfTI) and a manifest",
     )
-    p.add_argument("--out", type=Path, required=True, help="output folder (replaced if present)")
-    p.add_argument("--subjects", type=int, default=20, help="number of subjects")
-    p.add_argument(
-        "--seed", type=int, default=0, help="data set seed (different seeds: new subjects)"
-    )
-    p.add_argument("--shape", type=int, nargs=3, default=list(abdomen.DEFAULT_SHAPE), help="voxels")
+    add_generator_arguments(p, "subjects", 20, abdomen.DEFAULT_SHAPE)
     p.add_argument(
         "--spacing", type=float, nargs=3, default=list(abdomen.DEFAULT_SPACING), help="mm"
     )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from mrilearn.cli import add_generator_arguments
 from mrilearn.data import angio
 
 
@@ -13,12 +13,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "synth-angio",
         help="write synthetic angiography-like volumes (HR, k-space-truncated LR) and a manifest",
     )
-    p.add_argument("--out", type=Path, required=True, help="output folder (replaced if present)")
-    p.add_argument("--subjects", type=int, default=8, help="number of volumes")
-    p.add_argument(
-        "--seed", type=int, default=0, help="data set seed (different seeds: new volumes)"
-    )
-    p.add_argument("--shape", type=int, nargs=3, default=list(angio.DEFAULT_SHAPE), help="voxels")
+    add_generator_arguments(p, "volumes", 8, angio.DEFAULT_SHAPE)
     p.add_argument(
         "--factors",
         type=float,

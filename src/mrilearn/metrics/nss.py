@@ -22,17 +22,20 @@ def gauss_window(radius: int = 3, sigma: float = 7 / 6) -> np.ndarray:
     return w / w.sum()
 
 
-def mscn(image: np.ndarray, c: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def mscn(
+    image: np.ndarray, c: float = 1.0, border: str = "constant"
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean-subtracted contrast-normalised coefficients and the local std, both (H, W).
 
-    Local mean and std come from a separable 7×7 Gaussian (σ = 7/6), zero outside the image.
+    Local mean and std come from a separable 7×7 Gaussian (σ = 7/6); ``border`` is the
+    scipy.ndimage mode outside the image: zero (NIQE, BRISQUE) or ``nearest`` (PIQE).
     """
     img = np.asarray(image, np.float64)
     w = gauss_window()
 
     def blur(a: np.ndarray) -> np.ndarray:
-        a = scipy.ndimage.correlate1d(a, w, 0, mode="constant")
-        return scipy.ndimage.correlate1d(a, w, 1, mode="constant")
+        a = scipy.ndimage.correlate1d(a, w, 0, mode=border)
+        return scipy.ndimage.correlate1d(a, w, 1, mode=border)
 
     mu = blur(img)
     sigma = np.sqrt(np.abs(blur(img * img) - mu * mu))

@@ -43,7 +43,7 @@ import scipy.special
 from mrilearn.errors import DataError
 from mrilearn.io.atomic import atomic_path
 from mrilearn.metrics.brisque import brisque, load_brisque_model
-from mrilearn.metrics.nss import aggd_fit, gauss_window, half_scale, mscn, pair_products
+from mrilearn.metrics.nss import aggd_fit, half_scale, mscn, pair_products
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def piqe(
         raise DataError(f"PIQE needs a 2-D image, got shape {img.shape}")
     pad = [(0, -n % block) for n in img.shape]
     img = np.round(np.pad(img, pad, mode="symmetric"))
-    m, _ = mscn_replicate(img)
+    m, _ = mscn(img, 1.0, border="nearest")
     total, active = 0.0, 0
     c1 = block // 2 - 1  # the two centre columns
     for i, j in _patches(m, block):
@@ -221,19 +221,6 @@ def piqe(
         noisy = sigma > 2 * abs(sigma - ratio) / max(sigma, ratio)
         total += artefact * (1 - var) + noisy * var
     return 100.0 * (total + 1) / (active + 1)
-
-
-def mscn_replicate(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """MSCN as PIQE computes it: a 7×7 Gaussian (σ = 7/6) with replicated borders."""
-    w = gauss_window()
-
-    def blur(a: np.ndarray) -> np.ndarray:
-        a = scipy.ndimage.correlate1d(a, w, 0, mode="nearest")
-        return scipy.ndimage.correlate1d(a, w, 1, mode="nearest")
-
-    mu = blur(image)
-    sigma = np.sqrt(np.abs(blur(image * image) - mu * mu))
-    return (image - mu) / (sigma + 1), sigma
 
 
 # ------------------------------------------------------------ volumes, report
