@@ -79,12 +79,17 @@ def test_new_component_name_replaces_base_arguments(config_file, tmp_path: Path)
     assert load_config(child).model == {"name": "DCSRN", "growth": 4}
 
 
-def test_base_is_one_level_only(config_file, tmp_path: Path):
+def test_bases_chain_and_a_cycle_is_an_error(config_file, tmp_path: Path):
     mid = tmp_path / "mid.yaml"
-    mid.write_text(f"_base_: {config_file().name}\n")
+    mid.write_text(
+        f"_base_: {config_file().name}\nmodel: {{growth: 6}}\ntrain: {{iterations: 7}}\n"
+    )
     top = tmp_path / "top.yaml"
-    top.write_text("_base_: mid.yaml\n")
-    with pytest.raises(ConfigError, match="one level deep"):
+    top.write_text("_base_: mid.yaml\ntrain: {iterations: 5}\n")
+    cfg = load_config(top)
+    assert (cfg.model["growth"], cfg.model["blocks"], cfg.train.iterations) == (6, 1, 5)
+    mid.write_text("_base_: top.yaml\n")
+    with pytest.raises(ConfigError, match=r"cycle \(top.yaml -> mid.yaml -> top.yaml\)"):
         load_config(top)
 
 

@@ -3,8 +3,8 @@
 Only a configuration file changes between projects (§2.5). A config has fixed
 top-level sections; component sections are ``{name: X, **kwargs}`` and are checked
 against the registered constructor, so a misspelt key or a wrong type fails at load
-time with the path of the offending entry. One ``_base_`` level is allowed: the file
-named there is loaded first and this file's keys override it; dotted overrides
+time with the path of the offending entry. ``_base_`` names a file loaded first (and its own
+``_base_`` before it); this file's keys override it; dotted overrides
 (``train.iterations=10``) apply last.
 """
 
@@ -81,17 +81,23 @@ COMPONENT_SECTIONS = ("data", "model", "loss", "optim", "scheduler", "trainer", 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read a YAML file (with its ``_base_``), apply ``key=value`` overrides, validate."""
-    raw = read_yaml(Path(path))
-    base_name = raw.pop("_base_", None)
-    if base_name is not None:
-        base_path = (Path(path).parent / str(base_name)).resolve()
-        base = read_yaml(base_path)
-        if "_base_" in base:
-            raise ConfigError(f"{base_path}: '_base_' may be used one level deep only")
-        raw = merge(base, raw)
+    raw = read_with_bases(Path(path).resolve(), ())
     for item in overrides:
         apply_override(raw, item)
     return from_dict(raw)
+
+
+def read_with_bases(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """``path``'s keys merged over its ``_base_`` (itself possibly based on another file: a
+    CPU-sized variant of an ablation bases on the CPU demo, which bases on the full setting)."""
+    if path in chain:
+        cycle = " -> ".join(p.name for p in (*chain, path))
+        raise ConfigError(f"{path}: '_base_' files form a cycle ({cycle})")
+    raw = read_yaml(path)
+    base_name = raw.pop("_base_", None)
+    if base_name is None:
+        return raw
+    return merge(read_with_bases((path.parent / str(base_name)).resolve(), (*chain, path)), raw)
 
 
 def from_dict(raw: dict[str, Any]) -> Config:
