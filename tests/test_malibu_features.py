@@ -29,6 +29,19 @@ def test_packing_and_normalisation_are_exact_inverses():
     )
 
 
+def test_per_channel_normalisation_whitens_each_channel_and_inverts():
+    rng = np.random.default_rng(2)
+    x = pack(_complex(rng, 4, 12, 12) * np.logspace(0, -3, 4)[:, None, None])  # 1000x spread
+    y = Normalisation.of(x, per_channel=True).apply(x)
+    np.testing.assert_allclose(y.mean(axis=(1, 2)), 0, atol=1e-6)
+    np.testing.assert_allclose(y.std(axis=(1, 2)), 1, rtol=1e-5)
+    k = np.linspace(1e3, 2e4, 8)  # one label scale per channel
+    label = x * k[:, None, None]
+    norm = Normalisation.of(x, k, per_channel=True)
+    np.testing.assert_allclose(norm.apply(label), y, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(norm.invert(norm.apply(label)), label, rtol=1e-6, atol=1e-6)
+
+
 def test_canonicalisation_keeps_u_phi_and_fixes_the_phase():
     rng = np.random.default_rng(1)
     phi, u0, u = _complex(rng, 3, 5, 4, 2), _complex(rng, 3, 6, 6), _complex(rng, 3, 6, 6)

@@ -33,6 +33,8 @@ standard deviation of the packed input (§6.3.2). The label is normalised with t
 statistics times ``label_scale`` k, the median std(U)/std(U0) of the training subjects (U0 and
 U differ by a protocol-dependent constant); the dissertation normalised the label with its own
 statistics, which are unknown at inference, whereas this choice is inverted exactly there.
+With ``channel_norm`` every channel gets its own statistics and its own k, so that the small
+basis components, which carry the T1 contrast, weigh as much in the loss as the first.
 """
 
 from __future__ import annotations
@@ -104,18 +106,25 @@ def unpack(x: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Normalisation:
-    """y = (x − mean) / std with scalars from one instance; :meth:`invert` undoes it."""
+    """y = (x − mean) / std with statistics from one instance, shape (1, 1, 1) (over all
+    channels) or (C, 1, 1) (per channel); :meth:`invert` undoes it."""
 
-    mean: float
-    std: float
+    mean: np.ndarray
+    std: np.ndarray
 
     @classmethod
-    def of(cls, x: np.ndarray, scale: float = 1.0) -> Normalisation:
-        """The statistics of ``x`` (all channels and pixels), both multiplied by ``scale``."""
-        std = float(np.std(x, dtype=np.float64))
-        if not std > 0:
+    def of(
+        cls, x: np.ndarray, scale: float | np.ndarray = 1.0, per_channel: bool = False
+    ) -> Normalisation:
+        """The statistics of ``x`` (C, H, W), both multiplied by ``scale`` (a scalar or one
+        factor per channel)."""
+        axes = (1, 2) if per_channel else None
+        std = np.std(x, axis=axes, dtype=np.float64, keepdims=True).reshape(-1, 1, 1)
+        if not (std > 0).all():
             raise DataError("cannot normalise a constant feature map (std = 0)")
-        return cls(scale * float(np.mean(x, dtype=np.float64)), scale * std)
+        mean = np.mean(x, axis=axes, dtype=np.float64, keepdims=True).reshape(-1, 1, 1)
+        factor = np.reshape(np.asarray(scale, np.float64), (-1, 1, 1))
+        return cls(factor * mean, factor * std)
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         return ((x.astype(np.float64) - self.mean) / self.std).astype(np.float32)
@@ -278,6 +287,7 @@ class MalibuMaps:
         split_seed: int = 0,
         crop: int | None = 32,
         flips: bool = True,
+        channel_norm: bool = False,
     ) -> None:
         path = Path(source)
         manifest = path / MANIFEST if path.is_dir() else path
@@ -290,6 +300,7 @@ class MalibuMaps:
             raise DataError(f"{source}: the split {split} leaves no training subject")
         self.crop = crop
         self.flips = flips
+        self.channel_norm = channel_norm
 
     @cached_property
     def _subjects(self) -> dict[str, list[MalibuSubject]]:
@@ -301,16 +312,21 @@ class MalibuMaps:
         return self._subjects[split]
 
     @cached_property
-    def label_scale(self) -> float:
-        """k = median over training subjects of std(pack(U)) / std(pack(U0))."""
-        ratios = [np.std(pack(s.u)) / np.std(pack(s.u0)) for s in self.subjects("train")]
-        return float(np.median(ratios))
+    def label_scale(self) -> np.ndarray:
+        """k = median over training subjects of std(pack(U)) / std(pack(U0)): shape (1,), or
+        (2L,) per channel with ``channel_norm``."""
+        axes = (1, 2) if self.channel_norm else None
+        ratios = [
+            np.atleast_1d(np.std(pack(s.u), axis=axes) / np.std(pack(s.u0), axis=axes))
+            for s in self.subjects("train")
+        ]
+        return np.median(ratios, axis=0)
 
     def pair(self, subject: MalibuSubject) -> tuple[np.ndarray, np.ndarray, Normalisation]:
         """Normalised (2L, N, N) input and label, and the label's normalisation."""
         x = pack(subject.u0)
-        norm = Normalisation.of(x)
-        label_norm = Normalisation.of(x, self.label_scale)
+        norm = Normalisation.of(x, per_channel=self.channel_norm)
+        label_norm = Normalisation.of(x, self.label_scale, self.channel_norm)
         return norm.apply(x), label_norm.apply(pack(subject.u)), label_norm
 
     @cached_property
@@ -347,8 +363,8 @@ class MalibuMaps:
                 {
                     "image": torch.from_numpy(x[None]),
                     "target": torch.from_numpy(y[None]),
-                    "mean": torch.tensor([norm.mean]),
-                    "std": torch.tensor([norm.std]),
+                    "mean": torch.from_numpy(norm.mean[None]),
+                    "std": torch.from_numpy(norm.std[None]),
                 }
             )
         return batches

@@ -65,12 +65,13 @@ class MalibuTrainer(SupervisedTrainer):
 
     def build_nets(self) -> dict[str, nn.Module]:
         nets = super().build_nets()
-        nets["G"].register_buffer("label_scale", torch.ones((), dtype=torch.float64))
+        channels = 2 * self.cfg.model["rank"] if self.cfg.data.get("channel_norm") else 1
+        nets["G"].register_buffer("label_scale", torch.ones(channels, dtype=torch.float64))
         return nets
 
     def fit(self, resume: bool = False) -> bool:
         if not resume:  # a resumed run restores it from the checkpoint
-            self.nets["G"].label_scale.fill_(self.maps.label_scale)
+            self.nets["G"].label_scale.copy_(torch.from_numpy(self.maps.label_scale))
         return super().fit(resume)
 
     def weight_penalty(self) -> torch.Tensor:
@@ -99,7 +100,7 @@ class MalibuTrainer(SupervisedTrainer):
         for b in batches:
             pred = self._forward(b["image"])
             losses.append(self.loss(pred, b["target"]).item())
-            mean, std = (b[k].double()[:, None, None, None] for k in ("mean", "std"))
+            mean, std = (b[k].double() for k in ("mean", "std"))
             physical = [(y.double() * std + mean).numpy() for y in (pred, b["target"])]
             errors.append(nrmse(*physical))
         return {"val/loss": float(np.mean(losses)), "val/nrmse": float(np.mean(errors))}
@@ -118,8 +119,10 @@ class MalibuTrainer(SupervisedTrainer):
     def predict_canonical(self, u0: np.ndarray) -> np.ndarray:
         """U (L, N, N) from a canonical U0 (L, N, N): pack, normalise, g, invert, unpack."""
         x = pack(u0)
-        label_scale = float(self.nets["G"].label_scale)
-        norm, label_norm = Normalisation.of(x), Normalisation.of(x, label_scale)
+        label_scale = self.nets["G"].label_scale.numpy()
+        per_channel = label_scale.size > 1
+        norm = Normalisation.of(x, per_channel=per_channel)
+        label_norm = Normalisation.of(x, label_scale, per_channel)
         y = self._forward(torch.from_numpy(norm.apply(x))[None])[0].numpy()
         return unpack(label_norm.invert(y))
 
