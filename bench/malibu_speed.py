@@ -17,14 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from importlib import resources
 
 import numpy as np
 import torch
-from mtmri_recon import applications, seconds_per_application
+from mtmri_recon import applications, seconds_per_application, simulated_slice
 
 from mrilearn.models.malibu import MDCN, MalibuDenseUnet
-from mrilearn.physics import mtmri
 from mrilearn.physics.nufft import radial_density
 
 
@@ -64,16 +62,7 @@ def main() -> None:
     p.add_argument("--no-full", action="store_true", help="skip the growth-128 networks")
     args = p.parse_args()
 
-    config = resources.files("mrilearn") / "configs" / "mtmri" / "default.yaml"
-    overrides = [
-        f"simulate.phantom.matrix={args.matrix}",
-        f"simulate.phantom.coils={args.coils}",
-        f"recon.rank={args.rank}",
-        "recon.gating=oracle",
-    ]
-    cfg = mtmri.load_config(str(config), overrides)
-    raw = mtmri.simulate(cfg.simulate)
-    enc, data = mtmri.subspace_encoding(raw, cfg.recon, mtmri.temporal_model(raw, cfg.recon))
+    _, enc, data = simulated_slice(args.matrix, args.coils, args.rank)
 
     start = time.perf_counter()
     u0 = enc.back_project(data, radial_density(enc.traj))

@@ -25,6 +25,7 @@ import importlib.util
 import os
 import time
 from importlib import resources
+from typing import Any
 
 import numpy as np
 
@@ -78,6 +79,22 @@ class SigpyNormal(Linop):
     adjoint = forward
 
 
+def simulated_slice(matrix: int, coils: int, rank: int) -> tuple[Any, Any, np.ndarray]:
+    """The default scan simulated at ``matrix``², ``coils`` coils, rank L = ``rank`` (oracle
+    gating): its config, subspace encoding E_Φ and imaging data."""
+    config = resources.files("mrilearn") / "configs" / "mtmri" / "default.yaml"
+    overrides = [
+        f"simulate.phantom.matrix={matrix}",
+        f"simulate.phantom.coils={coils}",
+        f"recon.rank={rank}",
+        "recon.gating=oracle",
+    ]
+    cfg = mtmri.load_config(str(config), overrides)
+    raw = mtmri.simulate(cfg.simulate)
+    enc, data = mtmri.subspace_encoding(raw, cfg.recon, mtmri.temporal_model(raw, cfg.recon))
+    return cfg, enc, data
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="96², 8 coils, L 12, 5 ADMM × 5 CG")
@@ -98,18 +115,7 @@ def main() -> None:
     run_admm = args.admm if args.run_admm is None else args.run_admm
     run_cg = args.cg if args.run_cg is None else args.run_cg
 
-    config = resources.files("mrilearn") / "configs" / "mtmri" / "default.yaml"
-    cfg = mtmri.load_config(
-        str(config),
-        [
-            f"simulate.phantom.matrix={args.matrix}",
-            f"simulate.phantom.coils={args.coils}",
-            f"recon.rank={args.rank}",
-            "recon.gating=oracle",
-        ],
-    )
-    raw = mtmri.simulate(cfg.simulate)
-    enc, data = mtmri.subspace_encoding(raw, cfg.recon, mtmri.temporal_model(raw, cfg.recon))
+    cfg, enc, data = simulated_slice(args.matrix, args.coils, args.rank)
     samples = data.shape[1] * data.shape[2]
     start = time.perf_counter()
     rhs = enc.adjoint(data)
