@@ -98,3 +98,32 @@ def test_niqe_fit_command_and_perceptual_evaluation(config_file, tmp_path, sr_fo
     assert (run / "figures" / "distortion_perception.png").is_file()
     assert "BRISQUE unavailable: no BRISQUE model" in (run / "results.md").read_text()
     assert "perceptual" in json.loads((run / "evaluation.json").read_text())
+
+
+def _evaluated_run(folder, network: str, psnr: float, niqe: float, subjects=("a", "b")):
+    folder.mkdir()
+    per_subject = {
+        "zero-filled": {"psnr": [20.0, 21.0], "niqe": [9.0, 9.5]},
+        "tricubic": {"psnr": [22.0, 23.0], "niqe": [8.0, 8.5]},
+        network: {"psnr": [psnr, psnr + 1], "niqe": [niqe, niqe + 0.5]},
+        "HR": {"niqe": [4.0, 4.5]},
+    }
+    ev = {"subjects": list(subjects), "per_subject": per_subject}
+    (folder / "evaluation.json").write_text(json.dumps(ev))
+    return folder
+
+
+def test_sr_compare_puts_every_run_on_one_distortion_perception_plot(tmp_path, capsys):
+    l1 = _evaluated_run(tmp_path / "l1", "MDCSRN", 30.0, 7.0)
+    gan_a = _evaluated_run(tmp_path / "dragan_a", "MDCSRN-DRAGAN", 29.0, 6.0)
+    gan_b = _evaluated_run(tmp_path / "dragan_b", "MDCSRN-DRAGAN", 28.0, 5.0)
+    out = tmp_path / "cmp"
+    assert main(["sr-compare", str(l1), str(gan_a), str(gan_b), "--out", str(out)]) == 0
+    text = (out / "comparison.md").read_text()
+    psnr = {line.split("|")[1].strip() for line in text.splitlines() if "| psnr |" in line}
+    assert psnr == {"zero-filled", "tricubic", "l1", "dragan_a", "dragan_b"}  # named by run
+    assert "| dragan_b | niqe | 5.25 ± 0.25 |" in text
+    assert (out / "distortion_perception.png").is_file()
+    other = _evaluated_run(tmp_path / "other", "MDCSRN", 30.0, 7.0, subjects=("a", "c"))
+    assert main(["sr-compare", str(l1), str(other), "--out", str(out)]) != 0
+    assert "not comparable" in capsys.readouterr().err

@@ -101,3 +101,21 @@ def test_rank_larger_than_the_navigator_supports_is_rejected(tiny_raw: Path):
     cfg = mtmri.load_config(TINY, ["recon.rank=500"])
     with pytest.raises(DataError, match="rank"):
         mtmri.reconstruct(mtmri.read_raw(tiny_raw), cfg.recon, progress=False)
+
+
+def test_t1_bin_is_mid_diastasis_not_the_end_systolic_turning_point():
+    """Images over 20 cardiac bins follow the phantom's contraction: a single still turning
+    point at end-systole (phase 0.3) and a long diastasis with a slow drift. The T1 map's
+    bin must lie inside diastasis, away from its ends."""
+    from mrilearn.physics.phantom import contraction
+
+    rng = np.random.default_rng(0)
+    phases = np.arange(20) / 20
+    squeeze = contraction(phases)
+    drift = np.where(phases >= 0.6, 0.01 * np.arange(20), 0.0)  # stiller than nothing only at ES
+    u = rng.standard_normal((3, 16, 16)) + 1j * rng.standard_normal((3, 16, 16))
+    ti_contrast = np.linspace(-1, 1, 5)[:, None]
+    phi = np.stack([ti_contrast * (1 - squeeze), ti_contrast * squeeze, 0 * ti_contrast + drift])
+    phi = phi[..., None].astype(np.complex64)  # (L, TI, cardiac, resp)
+    chosen = mtmri._quiet_cardiac_bin(u.astype(np.complex64), phi)
+    assert 0.65 <= phases[chosen] <= 0.95, phases[chosen]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -312,3 +313,39 @@ def _zoom_box(hr: np.ndarray, slice_axis: int) -> tuple[int, int, int, int]:
     h = max(4, min(shape) // 4)
     c0, c1 = shape[0] // 2, shape[1] // 2
     return (c0 - h // 2, c0 + h // 2, c1 - h // 2, c1 + h // 2)
+
+
+def compare_runs(runs: Sequence[Path], out_dir: Path) -> list[dict[str, Any]]:
+    """One table and one distortion–perception plot for several evaluated SR runs (§5.4.3).
+
+    Each run's ``evaluation.json`` must cover the same subjects; the baselines and HR come from
+    the first run, and each run's network is named by its run directory (two DRAGAN runs share
+    a method name). Writes ``comparison.md``, ``comparison.csv`` and
+    ``distortion_perception.png`` to ``out_dir``; returns the table rows."""
+    per_subject: dict[str, dict[str, list[float]]] = {}
+    subjects = None
+    for i, run in enumerate(runs):
+        path = Path(run) / "evaluation.json"
+        if not path.is_file():
+            raise DataError(f"{run}: no evaluation.json (run mrilearn evaluate --run {run})")
+        ev = json.loads(path.read_text())
+        if subjects is not None and ev["subjects"] != subjects:
+            raise DataError(
+                f"{run} was evaluated on {ev['subjects']}, {runs[0]} on {subjects}: not comparable"
+            )
+        subjects = ev["subjects"]
+        references = {ZERO_FILLED, *INTERPOLATIONS, "HR"}
+        networks = [m for m in ev["per_subject"] if m not in references]
+        for method, metrics in ev["per_subject"].items():
+            if method in networks:
+                name = Path(run).name + ("" if len(networks) == 1 else f" {method}")
+                if name in per_subject:
+                    raise DataError(f"two runs are named {name!r}: rename one folder")
+                per_subject[name] = metrics
+            elif i == 0:
+                per_subject[method] = metrics
+    rows = results_table(per_subject)
+    write_csv(rows, out_dir / "comparison.csv")
+    write_text_atomic(out_dir / "comparison.md", to_markdown(rows))
+    _distortion_perception_plot(per_subject, out_dir / "distortion_perception.png")
+    return rows

@@ -1,4 +1,5 @@
-"""``mrilearn niqe-fit``: fit a NIQE pristine model on HR MRI slices (§4.4.1, §5.2.4)."""
+"""``mrilearn niqe-fit``: fit a NIQE pristine model on HR MRI slices (§4.4.1, §5.2.4);
+``mrilearn sr-compare``: one distortion–perception table and plot for several runs (§5.4.3)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--threshold", type=float, default=0.05, help="foreground: > threshold × max (0.05)"
     )
     p.set_defaults(func=cmd_niqe_fit)
+    p = subparsers.add_parser(
+        "sr-compare", help="table and PSNR-vs-NIQE plot of several evaluated SR runs"
+    )
+    p.add_argument("runs", nargs="+", type=Path, help="run directories, each evaluated")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.set_defaults(func=cmd_sr_compare)
 
 
 def cmd_niqe_fit(args: argparse.Namespace) -> int:
@@ -41,4 +48,15 @@ def cmd_niqe_fit(args: argparse.Namespace) -> int:
     model = fit_niqe_model(slices, args.patch_size)
     path = model.save(args.out)
     print(f"fitted NIQE on {len(slices)} slices; wrote {path}")
+    return 0
+
+
+def cmd_sr_compare(args: argparse.Namespace) -> int:
+    from mrilearn.engine.sr import compare_runs
+    from mrilearn.metrics.image import to_markdown
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = compare_runs(args.runs, args.out)
+    print(to_markdown([r for r in rows if r["metric"] in ("psnr", "ssim", "niqe", "piqe")]))
+    print(f"wrote {args.out / 'comparison.md'} and {args.out / 'distortion_perception.png'}")
     return 0

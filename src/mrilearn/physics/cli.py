@@ -86,14 +86,15 @@ def cmd_recon(args: argparse.Namespace) -> int:
     for row in result.metrics.get("t1", []):
         interior = (
             f"  interior {row['interior_mean_ms']:6.0f} ± {row['interior_sd_ms']:4.0f} ms"
-            f" ({row['interior_bias_pct']:+.1f}%, {row['interior_voxels']} voxels)"
+            f" ({row['interior_bias_pct']:+.1f}%, median {row['interior_median_bias_pct']:+.1f}%,"
+            f" {row['interior_voxels']} voxels)"
             if row["interior_voxels"]
             else "  interior: no voxels"
         )
         print(
             f"  T1 {row['tissue']:10s} true {row['true_ms']:6.0f}  recon {row['mean_ms']:6.0f}"
-            f" ± {row['sd_ms']:4.0f} ms ({row['bias_pct']:+.1f}%, {row['voxels']} voxels)"
-            + interior
+            f" ± {row['sd_ms']:4.0f} ms ({row['bias_pct']:+.1f}%,"
+            f" median {row['median_bias_pct']:+.1f}%, {row['voxels']} voxels){interior}"
         )
     if "image_nrmse" in result.metrics:
         print(

@@ -114,9 +114,11 @@ def write_report(out_dir: Path, summary: dict[str, Any], description: str = "") 
                 "true",
                 "mean ± sd",
                 "bias",
+                "median bias",
                 "voxels",
                 "interior mean ± sd",
                 "interior bias",
+                "interior median bias",
                 "interior voxels",
             )
         )
@@ -140,12 +142,14 @@ def write_report(out_dir: Path, summary: dict[str, Any], description: str = "") 
 
 
 def _t1_cells(row: dict[str, Any], prefix: str) -> str:
-    """Mean ± sd, bias and voxel count of one T1 region (``""`` or ``"interior_"``)."""
+    """Mean ± sd, bias of the mean and median, voxel count of one T1 region (``""`` or
+    ``"interior_"``)."""
     if not row.get(prefix + "voxels"):
-        return "<td>–</td><td>–</td><td>0</td>"
+        return "<td>–</td><td>–</td><td>–</td><td>0</td>"
     return (
         f"<td>{row[prefix + 'mean_ms']:.0f} ± {row[prefix + 'sd_ms']:.0f}</td>"
-        f"<td>{row[prefix + 'bias_pct']:+.1f}%</td><td>{row[prefix + 'voxels']}</td>"
+        f"<td>{row[prefix + 'bias_pct']:+.1f}%</td><td>{row[prefix + 'median_bias_pct']:+.1f}%</td>"
+        f"<td>{row[prefix + 'voxels']}</td>"
     )
 
 
