@@ -324,6 +324,7 @@ def compare_runs(runs: Sequence[Path], out_dir: Path) -> list[dict[str, Any]]:
     ``distortion_perception.png`` to ``out_dir``; returns the table rows."""
     per_subject: dict[str, dict[str, list[float]]] = {}
     subjects = None
+    references = {ZERO_FILLED, *INTERPOLATIONS, "HR"}
     for i, run in enumerate(runs):
         path = Path(run) / "evaluation.json"
         if not path.is_file():
@@ -334,7 +335,6 @@ def compare_runs(runs: Sequence[Path], out_dir: Path) -> list[dict[str, Any]]:
                 f"{run} was evaluated on {ev['subjects']}, {runs[0]} on {subjects}: not comparable"
             )
         subjects = ev["subjects"]
-        references = {ZERO_FILLED, *INTERPOLATIONS, "HR"}
         networks = [m for m in ev["per_subject"] if m not in references]
         for method, metrics in ev["per_subject"].items():
             if method in networks:
