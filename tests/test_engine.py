@@ -63,11 +63,12 @@ def test_existing_run_is_not_overwritten_silently(config_file):
         train_run(cfg, resume=False, overwrite=False, devices=1)
 
 
-def test_pause_and_resume_is_bit_for_bit(config_file, tmp_path: Path):
-    straight = load_config(config_file(), ["experiment=straight"])
+@pytest.mark.parametrize("ema", [None, 0.9])
+def test_pause_and_resume_is_bit_for_bit(config_file, tmp_path: Path, ema):
+    straight = load_config(config_file(train={"ema": ema}), ["experiment=straight"])
     train_run(straight, resume=False, overwrite=False, devices=1)
 
-    paused = load_config(config_file(), ["experiment=paused"])
+    paused = load_config(config_file(train={"ema": ema}), ["experiment=paused"])
     run = Path(paused.output_dir) / "paused"
     run.mkdir(parents=True)
     (run / "config.yaml").write_text(paused.dump())
@@ -89,6 +90,10 @@ def test_pause_and_resume_is_bit_for_bit(config_file, tmp_path: Path):
     b = run / "checkpoints"
     assert_same_weights(weights(a / "latest.pt"), weights(b / "latest.pt"))
     assert load_checkpoint(b / "latest.pt")["optims"]["G"]["state"][0]["step"] == 10
+    averages = [load_checkpoint(x / "latest.pt")["averages"] for x in (a, b)]
+    assert bool(averages[0]) == (ema is not None)
+    if ema:
+        assert_same_weights(averages[0]["G"], averages[1]["G"])
     # metrics written after the pause point were not duplicated
     iters = [
         json.loads(line)["iteration"] for line in (run / "metrics.jsonl").read_text().splitlines()
@@ -177,3 +182,23 @@ def test_load_run_rebuilds_the_trained_model(config_file):
     trainer = load_run(run, "best")  # no validation: falls back to latest
     assert_same_weights(trainer.nets["G"].state_dict(), weights(run / "checkpoints" / "latest.pt"))
     assert not trainer.nets["G"].training
+
+
+def test_weight_average_is_an_ema_and_is_what_validation_and_inference_use(config_file):
+    decay = 0.8
+    cfg = load_config(config_file(train={"ema": decay, "checkpoint_every": 1, "val_every": 5}))
+    run = train_run(cfg, resume=False, overwrite=False, devices=1)
+    ck = run / "checkpoints"
+    raw = [weights(ck / f"iter_{i:07d}.pt") for i in range(1, 11)]
+    trainer = load_run(run, "latest")
+    for name, param in trainer.nets["G"].named_parameters():
+        expected = raw[0][name]  # the average starts at the weights after the first step
+        for w in raw[1:]:
+            expected = decay * expected + (1 - decay) * w[name]
+        torch.testing.assert_close(param.detach(), expected, rtol=1e-5, atol=1e-6, msg=name)
+        assert not torch.equal(param.detach(), raw[-1][name])  # not the raw weights
+    # validation ran on the averaged weights: re-validating them gives the logged value
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    logged = next(r["val/loss"] for r in records if r["iteration"] == 10 and "val/loss" in r)
+    with torch.no_grad():
+        assert trainer.validate()["val/loss"] == pytest.approx(logged, rel=1e-5)

@@ -39,6 +39,9 @@ class TrainConfig:
     best_mode: Literal["min", "max"] = "min"
     grad_clip: float | None = None
     threads: int | None = None  # CPU threads per training process (default: cores / processes)
+    # decay of an exponential moving average of the trained weights (e.g. 0.999); validation,
+    # the best checkpoint, figures and inference then use the averaged weights
+    ema: float | None = None
 
 
 @dataclass

@@ -35,6 +35,11 @@ U differ by a protocol-dependent constant); the dissertation normalised the labe
 statistics, which are unknown at inference, whereas this choice is inverted exactly there.
 With ``channel_norm`` every channel gets its own statistics and its own k, so that the small
 basis components, which carry the T1 contrast, weigh as much in the loss as the first.
+
+**T1 series.** Batches also carry what the T1 fit sees: ``curve_basis`` (B, L, TI), the columns of
+Φ at the subject's T1 cardiac bin and end-expiration (:func:`curve_basis`), so a loss can compare
+the recovery curves U Φ[:, :, bin, 0] and not only U (``MalibuTrainer(series_weight=...)``),
+and ``label_std`` (B, 2L), the label's normalisation, to map a normalised difference back to U.
 """
 
 from __future__ import annotations
@@ -91,6 +96,13 @@ def canonicalize(phi: np.ndarray, *factors: np.ndarray) -> tuple[np.ndarray, ...
     c = canonical_rotation(phi)
     rotated = tuple(np.conj(c)[:, None, None] * u for u in factors)
     return (c.reshape(-1, *[1] * (phi.ndim - 1)) * phi, *rotated)
+
+
+def curve_basis(phi: np.ndarray, cardiac_bin: int) -> np.ndarray:
+    """Φ[:, :, cardiac_bin, 0] (L, TI), scaled to Frobenius norm √L (that of the whole Φ, whose
+    rows are orthonormal), so that the recovery curves it forms carry U's energy."""
+    basis = phi[:, :, cardiac_bin, 0]
+    return (basis * np.sqrt(basis.shape[0]) / np.linalg.norm(basis)).astype(np.complex64)
 
 
 def pack(u: np.ndarray) -> np.ndarray:
@@ -329,16 +341,28 @@ class MalibuMaps:
         label_norm = Normalisation.of(x, self.label_scale, self.channel_norm)
         return norm.apply(x), label_norm.apply(pack(subject.u)), label_norm
 
+    def series_terms(self, subject: MalibuSubject, norm: Normalisation) -> dict[str, np.ndarray]:
+        """``curve_basis`` (L, TI) and ``label_std`` (2L,) of one subject (module docstring)."""
+        std = np.broadcast_to(norm.std.reshape(-1), (2 * subject.u.shape[0],))
+        basis = curve_basis(subject.phi, subject.meta["t1_cardiac_bin"])
+        return {"curve_basis": basis, "label_std": std.astype(np.float32)}
+
     @cached_property
-    def _train_pairs(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        return [self.pair(s)[:2] for s in self.subjects("train")]
+    def _train_pairs(self) -> list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
+        pairs = []
+        for s in self.subjects("train"):
+            x, y, norm = self.pair(s)
+            pairs.append((x, y, self.series_terms(s, norm)))
+        return pairs
 
     def train_batch(self, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """Random subjects, random crops and flips: (B, 2L, crop, crop) image and target."""
-        images, targets = [], []
+        """Random subjects, random crops and flips: (B, 2L, crop, crop) image and target, and
+        each subject's ``curve_basis`` and ``label_std``."""
+        images, targets, terms = [], [], []
         for _ in range(batch_size):
             i = int(torch.randint(len(self._train_pairs), (1,), generator=generator))
-            x, y = self._train_pairs[i]
+            x, y, series = self._train_pairs[i]
+            terms.append(series)
             n = x.shape[-1]
             c = min(self.crop or n, n)
             r0, c0 = (int(torch.randint(n - c + 1, (1,), generator=generator)) for _ in "rc")
@@ -352,6 +376,7 @@ class MalibuMaps:
         return {
             "image": torch.from_numpy(np.stack(images)),
             "target": torch.from_numpy(np.stack(targets)),
+            **{k: torch.from_numpy(np.stack([t[k] for t in terms])) for k in terms[0]},
         }
 
     def val_batches(self) -> list[dict[str, torch.Tensor]]:
@@ -365,6 +390,7 @@ class MalibuMaps:
                     "target": torch.from_numpy(y[None]),
                     "mean": torch.from_numpy(norm.mean[None]),
                     "std": torch.from_numpy(norm.std[None]),
+                    **{k: torch.from_numpy(v[None]) for k, v in self.series_terms(s, norm).items()},
                 }
             )
         return batches

@@ -25,6 +25,7 @@ from torch import nn
 from mrilearn import components
 from mrilearn.engine.checkpoint import load_checkpoint, load_state_dict
 from mrilearn.engine.sr import SRTrainer
+from mrilearn.engine.trainer import inference_weights
 from mrilearn.errors import CheckpointError, ConfigError, DataError
 from mrilearn.losses.adversarial import (
     gan_loss,
@@ -65,7 +66,7 @@ def load_run_weights(run: str, key: str, net: nn.Module, what: str) -> None:
     state = load_checkpoint(path)
     if key not in state["nets"]:
         raise CheckpointError(f"trainer.{what}: {path} has no net {key!r}")
-    load_state_dict(net, state["nets"][key], f"trainer.{what}: {path}")
+    load_state_dict(net, inference_weights(state, key, net), f"trainer.{what}: {path}")
     log.info("loaded %s from %s (iteration %s)", what, path, state["iteration"])
 
 

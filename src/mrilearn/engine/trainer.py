@@ -5,22 +5,31 @@ A trainer subclass overrides ``train_step(batch) -> dict`` (and ``validate``,
 optimisers are dicts keyed by role (``G``, ``D``, ``F``), so GAN trainers use the
 same loop. Checkpoints hold nets, optimisers, schedulers, random streams, the
 iteration, the best value, the config and the trainer name.
+
+With ``train.ema`` every trained net also keeps an exponential moving average of its
+parameters (:class:`torch.optim.swa_utils.AveragedModel`); validation, the choice of the
+best checkpoint, the figures and inference (a checkpoint loaded ``weights_only``) use the
+averaged parameters, while training goes on with the raw ones. Buffers are not averaged:
+the nets' own buffers (normalisation statistics, stored scales) are used with either.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from mrilearn import components
@@ -66,6 +75,11 @@ class Trainer:
         self.train_nets = {
             k: DistributedDataParallel(net) if dist.enabled and k in self.optims else net
             for k, net in self.nets.items()
+        }
+        decay = cfg.train.ema
+        self.averages = {
+            k: AveragedModel(self.nets[k], multi_avg_fn=get_ema_multi_avg_fn(decay))
+            for k in (self.optims if decay else ())
         }
 
     # ----------------------------------------------------------------- hooks
@@ -121,6 +135,7 @@ class Trainer:
             "nets": {k: net.state_dict() for k, net in self.nets.items()},
             "optims": {k: opt.state_dict() for k, opt in self.optims.items()},
             "scheds": {k: s.state_dict() for k, s in self.scheds.items()},
+            "averages": {k: a.state_dict() for k, a in self.averages.items()},
             "rng": {"torch": torch.get_rng_state(), "data": data_states},
             "best": self.best_value,
             "world_size": self.dist.world_size,
@@ -135,9 +150,16 @@ class Trainer:
         for k, net in self.nets.items():
             if k not in state["nets"]:
                 raise CheckpointError(f"{where}: has no weights for net {k!r}")
-            load_state_dict(net, state["nets"][k], f"{where} [{k}]")
+            weights = inference_weights(state, k, net) if weights_only else state["nets"][k]
+            load_state_dict(net, weights, f"{where} [{k}]")
         if weights_only:
             return
+        averages = state.get("averages", {})
+        for k, average in self.averages.items():
+            if k in averages:
+                load_state_dict(average, averages[k], f"{where} [average {k}]")
+            else:  # train.ema switched on at resume: the average starts here
+                log.warning("%s: no weight average for %s; it starts at this iteration", where, k)
         if state["world_size"] != self.dist.world_size:
             raise CheckpointError(
                 f"{where}: written with {state['world_size']} process(es); resume with "
@@ -151,6 +173,19 @@ class Trainer:
         self.generator.set_state(state["rng"]["data"][self.dist.rank])
         self.iteration = int(state["iteration"])
         self.best_value = state["best"]
+
+    @contextlib.contextmanager
+    def averaged_weights(self) -> Iterator[None]:
+        """The averaged parameters in the nets for the block (no-op without ``train.ema``)."""
+        raw = {k: [p.detach().clone() for p in self.nets[k].parameters()] for k in self.averages}
+        for k, average in self.averages.items():
+            if average.n_averaged > 0:
+                _copy_parameters(list(average.module.parameters()), self.nets[k])
+        try:
+            yield
+        finally:
+            for k, params in raw.items():
+                _copy_parameters(params, self.nets[k])
 
     def save(self, name: str, state: dict[str, Any] | None = None) -> None:
         state = state if state is not None else self.state_dict()
@@ -186,6 +221,8 @@ class Trainer:
                     net.train()
                 batch = self.data.train_batch(tc.batch_size, self.generator)
                 stats = self.train_step(batch)
+                for k, average in self.averages.items():
+                    average.update_parameters(self.nets[k])
                 self.iteration += 1
                 for sched in self.scheds.values():
                     sched.step()
@@ -201,7 +238,8 @@ class Trainer:
             logger.close()
             self._restore_signal_handlers(previous)
         if self.dist.is_main:
-            self.save_figures(self.run_dir / "figures")
+            with self.averaged_weights():
+                self.save_figures(self.run_dir / "figures")
         return True
 
     def _after_step(
@@ -238,7 +276,7 @@ class Trainer:
         if self.dist.is_main:
             for net in self.nets.values():
                 net.eval()
-            with torch.no_grad():
+            with torch.no_grad(), self.averaged_weights():
                 values = self.validate()
             logger.log(self.iteration, values)
             log.info("validation at %d: %s", self.iteration, _fmt(values))
@@ -274,3 +312,19 @@ def _fmt(values: dict[str, float]) -> str:
     return " ".join(
         f"{k}={v:.4g}" for k, v in values.items() if isinstance(v, float) and math.isfinite(v)
     )
+
+
+def inference_weights(state: dict[str, Any], key: str, net: nn.Module) -> dict[str, torch.Tensor]:
+    """Net ``key``'s weights in a checkpoint for inference: its buffers, and the averaged
+    parameters where the run kept an average (``train.ema``), else its own."""
+    weights = dict(state["nets"][key])
+    average = state.get("averages", {}).get(key)
+    if average is not None and int(average["n_averaged"]) > 0:
+        weights.update({n: average[f"module.{n}"] for n, _ in net.named_parameters()})
+    return weights
+
+
+def _copy_parameters(params: list[torch.Tensor], net: nn.Module) -> None:
+    with torch.no_grad():
+        for target, source in zip(net.parameters(), params, strict=True):
+            target.copy_(source)
