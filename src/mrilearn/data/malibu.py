@@ -39,7 +39,8 @@ basis components, which carry the T1 contrast, weigh as much in the loss as the 
 **T1 series.** Batches also carry what the T1 fit sees: ``curve_basis`` (B, L, TI), the columns of
 Φ at the subject's T1 cardiac bin and end-expiration (:func:`curve_basis`), so a loss can compare
 the recovery curves U Φ[:, :, bin, 0] and not only U (``MalibuTrainer(series_weight=...)``),
-and ``label_std`` (B, 2L), the label's normalisation, to map a normalised difference back to U.
+and ``std`` (B, 1 or 2L, 1, 1), the label's normalisation (as in validation batches), to map a
+normalised difference back to U.
 """
 
 from __future__ import annotations
@@ -342,10 +343,10 @@ class MalibuMaps:
         return norm.apply(x), label_norm.apply(pack(subject.u)), label_norm
 
     def series_terms(self, subject: MalibuSubject, norm: Normalisation) -> dict[str, np.ndarray]:
-        """``curve_basis`` (L, TI) and ``label_std`` (2L,) of one subject (module docstring)."""
-        std = np.broadcast_to(norm.std.reshape(-1), (2 * subject.u.shape[0],))
+        """``curve_basis`` (L, TI) and the label normalisation's ``std`` (1 or 2L, 1, 1) of one
+        subject (module docstring)."""
         basis = curve_basis(subject.phi, subject.meta["t1_cardiac_bin"])
-        return {"curve_basis": basis, "label_std": std.astype(np.float32)}
+        return {"curve_basis": basis, "std": norm.std}
 
     @cached_property
     def _train_pairs(self) -> list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
@@ -357,7 +358,7 @@ class MalibuMaps:
 
     def train_batch(self, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """Random subjects, random crops and flips: (B, 2L, crop, crop) image and target, and
-        each subject's ``curve_basis`` and ``label_std``."""
+        each subject's ``curve_basis`` and label ``std``."""
         images, targets, terms = [], [], []
         for _ in range(batch_size):
             i = int(torch.randint(len(self._train_pairs), (1,), generator=generator))
@@ -389,7 +390,6 @@ class MalibuMaps:
                     "image": torch.from_numpy(x[None]),
                     "target": torch.from_numpy(y[None]),
                     "mean": torch.from_numpy(norm.mean[None]),
-                    "std": torch.from_numpy(norm.std[None]),
                     **{k: torch.from_numpy(v[None]) for k, v in self.series_terms(s, norm).items()},
                 }
             )

@@ -6,9 +6,10 @@ Training minimises the L1 loss between g(normalised U0) and the normalised itera
 regularisation of Table 6-1 (scales 0, 1e-3, 1e-2), taken as means so that a scale means the
 same for any network width. ``series_weight`` adds the L1 distance of the recovery curves the
 T1 fit matches, U Φ[:, :, T1 bin, end-expiration] (:func:`series_l1`): an L1 loss on U weighs
-each basis component by its energy, whereas T1 hangs on the small ones that shape the curve. The label scale k of the data set is stored with the weights (a
-``label_scale`` buffer of the network), so a trained run reconstructs new scans on its own
-(:meth:`MalibuTrainer.spatial_factor`, used by ``mrilearn recon --method malibu``).
+each basis component by its energy, whereas T1 hangs on the small ones that shape the curve.
+The label scale k of the data set is stored with the weights (a ``label_scale`` buffer of the
+network), so a trained run reconstructs new scans on its own (:meth:`MalibuTrainer.spatial_factor`,
+used by ``mrilearn recon --method malibu``).
 """
 
 from __future__ import annotations
@@ -232,11 +233,11 @@ def series_l1(pred: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tenso
     relative to the label's mean normalisation scale (so 1 here is 1 in the normalised loss).
 
     ``pred``/``batch["target"]``: (B, 2L, H, W) normalised; ``batch["curve_basis"]``: (B, L, TI);
-    ``batch["label_std"]``: (B, 2L). The label mean cancels in the difference.
+    ``batch["std"]``: (B, 1 or 2L, 1, 1), the label's normalisation. The label mean cancels in
+    the difference.
     """
-    std = batch["label_std"]
-    scale = (std / std.mean(dim=1, keepdim=True))[..., None, None]
-    diff = (pred - batch["target"]) * scale
+    std = batch["std"]
+    diff = (pred - batch["target"]) * (std / std.mean(dim=1, keepdim=True)).to(pred.dtype)
     rank = diff.shape[1] // 2
     du = torch.complex(diff[:, :rank], diff[:, rank:])
     curves = torch.einsum("blhw,blt->bthw", du, batch["curve_basis"])
