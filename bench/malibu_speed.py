@@ -1,6 +1,6 @@
 """MALIBU vs the iterative spatial-factor recon, seconds per slice at the protocol size.
 
-One simulated slice at 160², 8 coils, L = 32 (SPEC B2/B3): the fastest iterative recon
+One simulated slice at 160², 8 coils, L = 32: the fastest iterative recon
 (Toeplitz E*E, 20 ADMM × 20 CG; set-up + applications × seconds per application, as in
 ``bench/mtmri_recon.py``) against one forward pass of each MALIBU network on the 2L-channel
 U0. The networks are timed untrained (run time does not depend on the weights), CPU-sized and
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from mtmri_recon import applications, seconds_per_application, simulated_slice
 
-from mrilearn.models.malibu import MDCN, MalibuDenseUnet
+from mrilearn.apps.malibu.models import MDCN, MalibuDenseUnet
 from mrilearn.physics.nufft import radial_density
 
 

@@ -1,6 +1,6 @@
 """Iterative MT-MRI spatial-factor recon per slice: NUFFT normal operator vs Toeplitz embedding.
 
-The problem is the ADMM of ``mrilearn recon`` (SPEC B2) on one simulated slice: the default
+The problem is the ADMM of ``mrilearn recon`` on one simulated slice: the default
 scan (4128 readouts, 3096 imaging spokes) at 160², 8 coils, L = 32, 20 ADMM × 20 CG
 iterations. E*E is applied either as NUFFT → Φ-sampling → adjoint (``Linop.normal``, two
 NUFFTs of L × C images per application) or by Toeplitz embedding (``ToeplitzNormal``: FFTs on
@@ -29,7 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from mrilearn.physics import mtmri
+from mrilearn.apps.mtmri.config import load_config
+from mrilearn.apps.mtmri.recon import spatial_factor_admm, subspace_encoding, temporal_model
+from mrilearn.apps.mtmri.simulate import simulate
 from mrilearn.physics.linop import Linop
 from mrilearn.physics.nufft import SubspaceEncoding
 
@@ -95,9 +97,9 @@ def simulated_slice(matrix: int, coils: int, rank: int) -> tuple[Any, Any, np.nd
         f"recon.rank={rank}",
         "recon.gating=oracle",
     ]
-    cfg = mtmri.load_config(str(config), overrides)
-    raw = mtmri.simulate(cfg.simulate)
-    enc, data = mtmri.subspace_encoding(raw, cfg.recon, mtmri.temporal_model(raw, cfg.recon))
+    cfg = load_config(str(config), overrides)
+    raw = simulate(cfg.simulate)
+    enc, data = subspace_encoding(raw, cfg.recon, temporal_model(raw, cfg.recon))
     return cfg, enc, data
 
 
@@ -146,7 +148,7 @@ def main() -> None:
         run_s = None
         if run_admm and name != "SigPy NUFFT normal":
             start = time.perf_counter()
-            results[name], _ = mtmri.spatial_factor_admm(
+            results[name], _ = spatial_factor_admm(
                 op,
                 rhs,
                 float(np.linalg.norm(data) ** 2),

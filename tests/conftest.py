@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 import yaml
 
+from mrilearn import plugins
 from mrilearn.data.phantoms import ellipsoid_phantom
 from mrilearn.io import Volume, write_nifti
+from mrilearn.registry import applications
+
+plugins.load()  # config validation checks names against the registries
 
 AFFINE = np.array(
     [[0.0, 0.0, 1.2, -10.0], [-1.0, 0.0, 0.0, 20.0], [0.0, 1.1, 0.0, -5.0], [0, 0, 0, 1]]
@@ -26,6 +30,12 @@ def sr_folder(tmp_path: Path) -> Path:
             Volume(ellipsoid_phantom((20, 20, 20), seed=i), AFFINE), folder / f"sub{i:02d}.nii.gz"
         )
     return folder
+
+
+def config_dir(namespace: str) -> Path:
+    """The folder of an application's packaged configs (``sr``, ``seg``, ``synth``, ...)."""
+    app = next(a for a in applications() if a.configs == namespace)
+    return Path(str(app.config_dir))
 
 
 def merged(cfg: dict, sections: dict) -> dict:

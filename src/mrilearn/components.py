@@ -1,5 +1,6 @@
-"""Maps config sections to registries (with the arguments the framework supplies
-itself) and imports every component module, on first use, so the registries are full."""
+"""Maps config sections to registries, with the arguments the framework supplies itself.
+
+The registries are filled by :func:`mrilearn.plugins.load`; this module only looks them up."""
 
 from __future__ import annotations
 
@@ -41,40 +42,20 @@ SECTIONS: dict[str, tuple[Registry[Any], set[str]]] = {
 }
 
 
-def load_all() -> None:
-    """Import the modules that register components (late: they import this module)."""
-    import mrilearn.data  # noqa: F401
-    import mrilearn.data.angio  # noqa: F401
-    import mrilearn.engine.gan  # noqa: F401
-    import mrilearn.engine.malibu  # noqa: F401
-    import mrilearn.engine.seg  # noqa: F401
-    import mrilearn.engine.spade  # noqa: F401
-    import mrilearn.engine.sr  # noqa: F401
-    import mrilearn.engine.trainers  # noqa: F401
-    import mrilearn.inference  # noqa: F401
-    import mrilearn.losses  # noqa: F401
-    import mrilearn.models  # noqa: F401
-    import mrilearn.models.spade  # noqa: F401
-    import mrilearn.synthesis  # noqa: F401
-
-
 def check_spec(section: str, spec: dict[str, Any]) -> None:
     """Validate ``{name: X, **kwargs}`` of one section without building it."""
-    load_all()
     registry, supplied = SECTIONS[section]
     registry.check(spec, section, supplied)
 
 
 def build(section: str, spec: dict[str, Any], **supplied: Any) -> Any:
     """Build the component of one config section."""
-    load_all()
     registry, _ = SECTIONS[section]
     return registry.build(spec, section, **supplied)
 
 
 def registered() -> dict[str, list[str]]:
     """Every registered name by kind, for ``mrilearn info``."""
-    load_all()
     return {
         reg.kind: reg.names()
         for reg in (DATASETS, MODELS, LOSSES, TRAINERS, INFERERS, OPTIMIZERS, SCHEDULERS)

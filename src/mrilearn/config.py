@@ -6,6 +6,13 @@ against the registered constructor, so a misspelt key or a wrong type fails at l
 time with the path of the offending entry. ``_base_`` names a file loaded first (and its own
 ``_base_`` before it); this file's keys override it; dotted overrides
 (``train.iterations=10``) apply last.
+
+A config is a path, or the name of a config an application ships (``sr/demo_mni152``: the
+``sr`` application's ``configs/demo_mni152.yaml``); a ``_base_`` is a path relative to its
+file, or such a name. Component sections are checked against the registries as they are:
+:func:`mrilearn.plugins.load` fills them (the run service and the command line call it).
+Other schemas (e.g. the Multitasking application's) use the same reader via
+:func:`load_typed`.
 """
 
 from __future__ import annotations
@@ -16,14 +23,16 @@ import difflib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 
+from mrilearn import components
 from mrilearn.errors import ConfigError
-from mrilearn.registry import matches_type, type_name
+from mrilearn.registry import applications, matches_type, type_name
 
 Spec = dict[str, Any]
+T = TypeVar("T")
 
 
 @dataclass
@@ -83,11 +92,52 @@ COMPONENT_SECTIONS = ("data", "model", "loss", "optim", "scheduler", "trainer", 
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read a YAML file (with its ``_base_``), apply ``key=value`` overrides, validate."""
-    raw = read_with_bases(Path(path).resolve(), ())
+    """Read a YAML file or packaged config (with its ``_base_``), apply ``key=value``
+    overrides, validate against the registries (:func:`mrilearn.plugins.load` fills them)."""
+    cfg = load_typed(Config, path, overrides)
+    validate_components(cfg)
+    return cfg
+
+
+def load_typed(schema: type[T], path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> T:
+    """Read a config file or name into the dataclass ``schema``: ``_base_`` chain, overrides,
+    unknown keys and wrong types as errors naming the key."""
+    raw = read_with_bases(find_config(path), ())
     for item in overrides:
         apply_override(raw, item)
-    return from_dict(raw)
+    return to_dataclass(schema, raw, "")
+
+
+def find_config(name: str | Path, relative_to: Path | None = None) -> Path:
+    """The file of a config path (relative to ``relative_to``'s folder, if given) or of a
+    packaged config name ``<application>/<config>`` (``.yaml`` optional)."""
+    path = Path(name)
+    if relative_to is not None and not path.is_absolute():
+        path = relative_to.parent / path
+    if path.is_file():
+        return path.resolve()
+    packaged = packaged_config(str(name))
+    if packaged is not None:
+        return packaged
+    hint = "" if relative_to else "; `mrilearn configs` lists the packaged ones"
+    raise ConfigError(f"{path}: config file not found{hint}")
+
+
+def packaged_configs() -> dict[str, Path]:
+    """Every config the installed applications ship, by name (``sr/demo_mni152``)."""
+    found = {}
+    for app in applications():
+        if app.configs is None or not app.config_dir.is_dir():
+            continue
+        for file in sorted(app.config_dir.iterdir(), key=lambda f: f.name):
+            if file.name.endswith(".yaml"):
+                found[f"{app.configs}/{file.name.removesuffix('.yaml')}"] = Path(str(file))
+    return found
+
+
+def packaged_config(name: str) -> Path | None:
+    """The file of packaged config ``name`` (``sr/demo_mni152`` or ``sr/demo_mni152.yaml``)."""
+    return packaged_configs().get(name.removesuffix(".yaml"))
 
 
 def read_with_bases(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
@@ -100,7 +150,7 @@ def read_with_bases(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     base_name = raw.pop("_base_", None)
     if base_name is None:
         return raw
-    return merge(read_with_bases((path.parent / str(base_name)).resolve(), (*chain, path)), raw)
+    return merge(read_with_bases(find_config(str(base_name), path), (*chain, path)), raw)
 
 
 def from_dict(raw: dict[str, Any]) -> Config:
@@ -148,8 +198,6 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
 
 def validate_components(cfg: Config) -> None:
     """Check each component section against its registered constructor."""
-    from mrilearn import components  # registers everything; imported late to keep config light
-
     for section in COMPONENT_SECTIONS:
         spec = getattr(cfg, section)
         if spec is None:

@@ -8,10 +8,15 @@ typo or a wrong type fails before any work starts and names the config path.
 from __future__ import annotations
 
 import difflib
+import functools
+import importlib.metadata
 import inspect
 import types
 import typing
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any, Generic, TypeVar
 
 from mrilearn.errors import ConfigError
@@ -193,3 +198,58 @@ METRICS: Registry[Any] = Registry("metric")
 TRAINERS: Registry[Any] = Registry("trainer")
 INFERERS: Registry[Any] = Registry("inferer")
 DEGRADATIONS: Registry[Any] = Registry("degradation")
+
+
+# ------------------------------------------------------------------ applications
+APPLICATIONS_GROUP = "mrilearn.apps"
+
+
+@dataclass(frozen=True)
+class Application:
+    """What an application package adds to the framework, declared in its ``__init__``.
+
+    ``components``: modules whose import registers its data sets, models and trainers (imported
+    by :func:`mrilearn.plugins.load`, only when a config is validated). ``commands``: a module
+    with ``add_commands(subparsers)`` for the ``mrilearn`` command line. ``configs``: the
+    namespace of its packaged configs, the YAML files in ``<package>/configs/``
+    (``mrilearn train sr/demo_mni152``). The package is found through the
+    ``mrilearn.apps`` entry point group, so a new application is one package plus one line in
+    its ``pyproject.toml``.
+    """
+
+    name: str
+    package: str
+    components: tuple[str, ...] = ()
+    commands: str | None = None
+    configs: str | None = None
+
+    @property
+    def config_dir(self) -> Traversable:
+        return resources.files(self.package) / "configs"
+
+
+_ADDED: dict[str, Application] = {}
+
+
+def add_application(app: Application) -> None:
+    """Make an application known without an entry point (a notebook, a test)."""
+    _ADDED[app.name] = app
+
+
+@functools.cache
+def _installed() -> tuple[Application, ...]:
+    found = []
+    entry_points = importlib.metadata.entry_points(group=APPLICATIONS_GROUP)
+    for ep in sorted(entry_points, key=lambda ep: ep.name):
+        app = ep.load()
+        if not isinstance(app, Application):
+            raise TypeError(f"entry point {ep.value} is not a mrilearn.registry.Application")
+        found.append(app)
+    return tuple(found)
+
+
+def applications() -> list[Application]:
+    """The installed applications (entry points) and those added at run time, by name."""
+    apps = {a.name: a for a in _installed()}
+    apps.update(_ADDED)
+    return list(apps.values())

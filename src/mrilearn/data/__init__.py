@@ -1,7 +1,1 @@
-"""Data loading, pre-processing and degradation; importing registers the components."""
-
-import mrilearn.data.seg  # noqa: F401
-from mrilearn.data import (
-    degrade,  # noqa: F401
-    malibu,  # noqa: F401
-)
+"""Data shared by every application: subject manifests, splits and test phantoms."""

@@ -23,10 +23,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from torch import nn
 
+from mrilearn import plugins
+from mrilearn.config import from_dict
+from mrilearn.engine.checkpoint import load_state_dict
+from mrilearn.engine.contract import Predictor
+from mrilearn.engine.trainer import trainer_of
 from mrilearn.errors import CheckpointError, ConfigError
 from mrilearn.io.atomic import atomic_dir
+from mrilearn.io.nifti import is_nifti_path
 
 log = logging.getLogger(__name__)
 
@@ -50,80 +55,16 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-# ------------------------------------------------------------- the inference network
-def inference_net(trainer: Any) -> nn.Module:
-    """The network ``infer_volume`` runs: an SR trainer's ``inference_net()`` (two-stage
-    trainers chain theirs), else ``nets["G"]``."""
-    getter = getattr(trainer, "inference_net", None)
-    return getter() if getter is not None else trainer.nets["G"]
-
-
-def use_inference_net(trainer: Any, net: nn.Module) -> None:
-    """Make ``infer_volume`` run ``net`` (e.g. an :class:`OnnxNet`) instead."""
-    if hasattr(trainer, "inference_net"):
-        trainer.inference_net = lambda: net  # the instance attribute shadows the method
-    else:
-        trainer.nets["G"] = net
-
-
-def io_conventions(trainer: Any) -> dict[str, Any]:
-    """What the inference network takes and returns, and how volumes are normalised."""
-    from mrilearn.engine.seg import SegTrainer
-    from mrilearn.engine.sr import SRTrainer
-
-    cfg = trainer.cfg
-    common = {"trainer": cfg.trainer["name"], "model": cfg.model["name"], "inferer": cfg.inference}
-    if isinstance(trainer, SRTrainer):
-        roi = list(cfg.inference.get("roi_size") or trainer.sr_data.patch_size)
-        pct = trainer.sr_data.scale_percentile
-        return {
-            **common,
-            "task": "super-resolution",
-            "spatial_dims": 3,
-            "in_channels": 1,
-            "out_channels": 1,
-            "layout": "input (B, 1, X, Y, Z) LR image on the HR grid -> output (B, 1, X, Y, Z)",
-            "normalisation": f"input / percentile(volume, {pct}); output * the same scale",
-            "example_shape": [1, 1, *roi],
-        }
-    if isinstance(trainer, SegTrainer):
-        net, data = trainer.nets["G"], trainer.seg_data
-        side = max(32, 2 ** (net.levels - 1))
-        return {
-            **common,
-            "task": "segmentation",
-            "spatial_dims": 2,
-            "in_channels": net.in_slices,
-            "out_channels": net.classes,
-            "layout": "input (B, slices, H, W) slab -> logits (B, classes, slices, H, W); "
-            f"H, W divisible by {2 ** (net.levels - 1)}",
-            "normalisation": f"resample to {data.spacing} mm isotropic, then z-score the volume",
-            "labels": dict(zip(data.table.names, data.table.values)),
-            "example_shape": [1, net.in_slices, side, side],
-            "net_attributes": {
-                "in_slices": net.in_slices,
-                "classes": net.classes,
-                "levels": net.levels,
-            },  # fmt: skip
-        }
-    return {**common, "task": "other"}
-
-
 # --------------------------------------------------------------------------- export
 def export_package(
-    run_dir: Path, out_dir: Path, checkpoint: str = "best", onnx: bool = False
+    trainer: Predictor, out_dir: Path, checkpoint: str = "best", onnx: bool = False
 ) -> dict[str, Any]:
-    """Write the package of ``run_dir``'s ``checkpoint`` to ``out_dir`` (replaced atomically);
-    returns package.json's content."""
+    """Write the package of a run's loaded ``checkpoint`` (``mrilearn.runs.load_run``) to
+    ``out_dir`` (replaced atomically); returns package.json's content."""
     from safetensors.torch import save_file
 
-    from mrilearn.cli import load_run
-
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    if is_package(run_dir):
-        raise ConfigError(f"{run_dir} is already a package; pass a run directory to --run")
-    trainer = load_run(run_dir, checkpoint)
-    conventions = io_conventions(trainer)
+    out_dir = Path(out_dir)
+    conventions = trainer.io_conventions()
     if onnx and conventions["task"] == "other":
         raise ConfigError(
             f"--onnx: no input conventions known for trainer {type(trainer).__name__}"
@@ -149,7 +90,7 @@ def export_package(
             ]
             if conventions["task"] == "segmentation":  # keep H, W divisible by 2^(levels-1)
                 other = [2, shape[1], shape[2] * 2, shape[3]]
-            onnx_info = export_onnx(inference_net(trainer), shape, tmp / ONNX_FILE, other)
+            onnx_info = export_onnx(trainer.inference_net(), shape, tmp / ONNX_FILE, other)
             files[ONNX_FILE] = sha256(tmp / ONNX_FILE)
         info = {
             "format": FORMAT,
@@ -168,7 +109,7 @@ def export_package(
             "onnx": onnx_info,
         }
         (tmp / PACKAGE_FILE).write_text(json.dumps(info, indent=2) + "\n")
-    log.info("exported %s -> %s (%s)", run_dir, out_dir, info["version_stamp"])
+    log.info("exported %s -> %s (%s)", trainer.run_dir, out_dir, info["version_stamp"])
     return info
 
 
@@ -202,7 +143,7 @@ def read_package_info(folder: Path) -> dict[str, Any]:
     return info
 
 
-def load_package(folder: Path, runtime: Runtime = "torch") -> Any:
+def load_package(folder: Path, runtime: Runtime = "torch") -> Predictor:
     """Rebuild the trainer of a package for inference, its nets in eval mode.
 
     ``runtime="onnx"`` makes ``infer_volume`` run ``model.onnx`` with onnxruntime. The
@@ -211,14 +152,11 @@ def load_package(folder: Path, runtime: Runtime = "torch") -> Any:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from mrilearn.cli import build_trainer
-    from mrilearn.config import from_dict
-    from mrilearn.engine.checkpoint import load_state_dict
-
+    plugins.load()
     folder = Path(folder)
     info = read_package_info(folder)
     cfg = from_dict(yaml.safe_load((folder / CONFIG_FILE).read_text()))
-    trainer = build_trainer(cfg, folder)
+    trainer = trainer_of(cfg, folder)
     try:
         flat = load_file(str(folder / WEIGHTS_FILE))
     except (SafetensorError, OSError) as err:
@@ -242,13 +180,13 @@ def load_package(folder: Path, runtime: Runtime = "torch") -> Any:
             onnx["dynamic_axes"],
             info["io"].get("net_attributes", {}),
         )
-        use_inference_net(trainer, net)
+        trainer.use_inference_net(net)
     return trainer
 
 
-def model_description(trainer: Any) -> tuple[str, str]:
+def model_description(trainer: Predictor) -> tuple[str, str]:
     """(SeriesDescription ≤ 64 characters, ImageComments) for a derived DICOM series."""
-    info = getattr(trainer, "package_info", None)
+    info = trainer.package_info
     model = trainer.cfg.model["name"]
     if info is not None:
         stamp, sha = info["version_stamp"], info["weights_sha256"]
@@ -259,10 +197,8 @@ def model_description(trainer: Any) -> tuple[str, str]:
     return f"mrilearn {model} {stamp}"[:64], comments
 
 
-def dicom_description(trainer: Any, output: Path) -> dict[str, str]:
+def dicom_description(trainer: Predictor, output: Path) -> dict[str, str]:
     """Writer keywords naming the model in a derived DICOM series; none for NIfTI outputs."""
-    from mrilearn.io.nifti import is_nifti_path
-
     if is_nifti_path(Path(output)):
         return {}
     description, comments = model_description(trainer)

@@ -1,0 +1,1 @@
+"""The training engine: one loop with hooks, checkpoints, distributed training, logging."""

@@ -1,9 +1,9 @@
 """The training loop: one loop, counted in iterations, with hooks for each application.
 
 A trainer subclass overrides ``train_step(batch) -> dict`` (and ``validate``,
-``save_figures``, ``evaluate``, ``predict`` where it has something to add). Nets and
-optimisers are dicts keyed by role (``G``, ``D``, ``F``), so GAN trainers use the
-same loop. Checkpoints hold nets, optimisers, schedulers, random streams, the
+``save_figures`` and the inference side of :class:`~mrilearn.engine.contract.Predictor`
+where it has something to add). Nets and optimisers are dicts keyed by role (``G``, ``D``,
+``F``), so GAN trainers use the same loop. Checkpoints hold nets, optimisers, schedulers, random streams, the
 iteration, the best value, the config and the trainer name.
 
 With ``train.ema`` every trained net also keeps an exponential moving average of its
@@ -22,7 +22,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +35,11 @@ from tqdm import tqdm
 from mrilearn import components
 from mrilearn.config import Config
 from mrilearn.engine.checkpoint import load_checkpoint, load_state_dict, save_checkpoint
+from mrilearn.engine.contract import ClassProbabilities, TrainingData
 from mrilearn.engine.distributed import DistInfo, all_reduce_flag, gather_objects
 from mrilearn.engine.logger import RunLogger
-from mrilearn.errors import CheckpointError, MrilearnError
+from mrilearn.errors import CheckpointError, ConfigError, MrilearnError
+from mrilearn.io.volume import Volume
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,8 @@ class Trainer:
         self.iteration = 0
         self.best_value: float | None = None
         self.stop_requested = False
+        self.package_info: dict[str, Any] | None = None  # set when loaded from a package
+        self._replacement: nn.Module | None = None
         torch.manual_seed(cfg.seed)
         self.generator = data_generator(cfg.seed, dist.rank)
         self.nets = self.build_nets()
@@ -84,7 +88,7 @@ class Trainer:
 
     # ----------------------------------------------------------------- hooks
     @functools.cached_property
-    def data(self) -> Any:
+    def data(self) -> TrainingData:
         """The data set, built on first use (inference needs none)."""
         return components.build("data", self.cfg.data)
 
@@ -103,6 +107,37 @@ class Trainer:
 
     def save_figures(self, fig_dir: Path) -> None:
         """Write the figures of the report (called by rank 0 after training)."""
+
+    # ------------------------------------------------- inference (the Predictor contract)
+    def trained_net(self) -> nn.Module:
+        """The trained network that maps an input to the prediction (two-stage trainers chain
+        theirs)."""
+        return self.nets["G"]
+
+    def inference_net(self) -> nn.Module:
+        """The network inference runs: a replacement (:meth:`use_inference_net`), else
+        :meth:`trained_net`."""
+        return self._replacement if self._replacement is not None else self.trained_net()
+
+    def use_inference_net(self, net: nn.Module | None) -> None:
+        self._replacement = net
+
+    def infer_volume(self, volume: Volume) -> Volume:
+        raise MrilearnError(f"trainer {type(self).__name__} does not infer volumes")
+
+    def class_probabilities(self, volume: Volume) -> ClassProbabilities | None:
+        return None
+
+    def attention_map(self, volume: Volume, voxel: Sequence[int]) -> Volume:
+        raise ConfigError(f"trainer {type(self).__name__} has no attention maps")
+
+    def io_conventions(self) -> dict[str, Any]:
+        return {
+            "trainer": self.cfg.trainer["name"],
+            "model": self.cfg.model["name"],
+            "inferer": self.cfg.inference,
+            "task": "other",
+        }
 
     def evaluate(self, split: str, out_dir: Path) -> dict[str, Any]:
         raise MrilearnError(f"trainer {type(self).__name__} has no evaluation")
@@ -217,15 +252,7 @@ class Trainer:
         start, start_iter = time.perf_counter(), self.iteration
         try:
             while self.iteration < tc.iterations:
-                for net in self.nets.values():
-                    net.train()
-                batch = self.data.train_batch(tc.batch_size, self.generator)
-                stats = self.train_step(batch)
-                for k, average in self.averages.items():
-                    average.update_parameters(self.nets[k])
-                self.iteration += 1
-                for sched in self.scheds.values():
-                    sched.step()
+                stats = self.step()
                 bar.update(1)
                 self._after_step(stats, logger, bar, start, start_iter)
                 if all_reduce_flag(self.stop_requested, self.dist):
@@ -241,6 +268,20 @@ class Trainer:
             with self.averaged_weights():
                 self.save_figures(self.run_dir / "figures")
         return True
+
+    def step(self) -> dict[str, float]:
+        """One iteration: draw a batch, ``train_step``, update the weight averages and the
+        schedulers. Federated sites run their local rounds with it too."""
+        for net in self.nets.values():
+            net.train()
+        batch = self.data.train_batch(self.cfg.train.batch_size, self.generator)
+        stats = self.train_step(batch)
+        for k, average in self.averages.items():
+            average.update_parameters(self.nets[k])
+        self.iteration += 1
+        for sched in self.scheds.values():
+            sched.step()
+        return stats
 
     def _after_step(
         self, stats: dict[str, float], logger: RunLogger, bar: tqdm, t0: float, i0: int
@@ -301,6 +342,23 @@ class Trainer:
     def _restore_signal_handlers(previous: dict[int, Any]) -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def frozen(net: nn.Module) -> Iterator[None]:
+    """No parameter gradients for ``net`` inside the block (gradients still flow through it)."""
+    flags = [p.requires_grad for p in net.parameters()]
+    net.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(net.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+def trainer_of(cfg: Config, run_dir: Path, dist: DistInfo = DistInfo()) -> Trainer:
+    """The config's trainer for ``run_dir``, built from the registries as they are."""
+    return components.build("trainer", cfg.trainer, cfg=cfg, run_dir=run_dir, dist=dist)
 
 
 def data_generator(seed: int, rank: int) -> torch.Generator:

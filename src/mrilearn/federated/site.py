@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
+from mrilearn import plugins
+from mrilearn.config import load_config
 from mrilearn.engine.checkpoint import load_state_dict
+from mrilearn.engine.trainer import Trainer
+from mrilearn.runs import build_trainer
 
 log = logging.getLogger(__name__)
 
 
-def get_weights(trainer: Any) -> list[np.ndarray]:
+def get_weights(trainer: Trainer) -> list[np.ndarray]:
     """Every net's state as numpy arrays (copies), in the exchange order."""
     return [
         t.detach().cpu().numpy().copy()
@@ -27,7 +30,7 @@ def get_weights(trainer: Any) -> list[np.ndarray]:
     ]
 
 
-def set_weights(trainer: Any, arrays: list[np.ndarray]) -> None:
+def set_weights(trainer: Trainer, arrays: list[np.ndarray]) -> None:
     """Load arrays in the exchange order, cast to each tensor's dtype (averaged integer
     buffers such as BatchNorm's ``num_batches_tracked`` are truncated)."""
     it = iter(arrays)
@@ -49,44 +52,37 @@ def weighted_mean(clients: list[tuple[list[np.ndarray], int]]) -> list[np.ndarra
     ]
 
 
-def training_size(trainer: Any) -> int:
-    """Training subjects of the site (FedAvg's weight); 1 if the data set does not say."""
-    for attr in ("pairs", "cases"):
-        if hasattr(trainer.data, attr):
-            return len(getattr(trainer.data, attr)("train"))
-    return 1
+def training_size(trainer: Trainer) -> int:
+    """Training subjects of the site (FedAvg's weight)."""
+    return trainer.data.subject_count("train")
 
 
-def local_training(trainer: Any, iterations: int) -> dict[str, float]:
-    """``iterations`` optimiser steps of the trainer's own ``train_step`` on local batches
-    (optimiser and scheduler state carry over between rounds); returns the last step's stats."""
+def local_training(trainer: Trainer, iterations: int) -> dict[str, float]:
+    """``iterations`` steps of the trainer's own loop step (:meth:`Trainer.step`: weight
+    average and schedulers included) on local batches; optimiser, scheduler and average state
+    carry over between rounds. Returns the last step's stats."""
     stats: dict[str, float] = {}
-    for net in trainer.nets.values():
-        net.train()
     for _ in range(iterations):
-        batch = trainer.data.train_batch(trainer.cfg.train.batch_size, trainer.generator)
-        stats = trainer.train_step(batch)
-        trainer.iteration += 1
-        for sched in trainer.scheds.values():
-            sched.step()
+        stats = trainer.step()
     for net in trainer.nets.values():
         net.eval()
     return stats
 
 
-def validation_loss(trainer: Any) -> dict[str, float]:
-    """The trainer's ``validate()`` (e.g. ``val/loss``) under no_grad, nets in eval mode."""
+def validation_loss(trainer: Trainer) -> dict[str, float]:
+    """The trainer's ``validate()`` (e.g. ``val/loss``) under no_grad, nets in eval mode, with
+    the averaged weights where the run keeps an average."""
     for net in trainer.nets.values():
         net.eval()
-    with torch.no_grad():
+    with torch.no_grad(), trainer.averaged_weights():
         return trainer.validate()
 
 
-def site_trainer(config: str | Path, data_source: str | Path | None, overrides: list[str]) -> Any:
+def site_trainer(
+    config: str | Path, data_source: str | Path | None, overrides: list[str]
+) -> Trainer:
     """A trainer from the shared config file with ``data.source`` set to the site's data."""
-    from mrilearn.cli import build_trainer
-    from mrilearn.config import load_config
-
+    plugins.load()
     extra = [f"data.source={data_source}"] if data_source is not None else []
     cfg = load_config(config, [*overrides, *extra])
     return build_trainer(cfg, Path(cfg.output_dir) / cfg.experiment)

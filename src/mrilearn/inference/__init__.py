@@ -1,4 +1,1 @@
-"""Whole-volume inference; importing registers the inferers in INFERERS."""
-
-import mrilearn.inference.multiview  # noqa: F401
-from mrilearn.inference import sliding  # noqa: F401
+"""Whole-volume inference: sliding window and margin crop, multi-view fusion, MC dropout."""

@@ -1,4 +1,4 @@
-"""Whole-volume inference with patch-trained 3-D networks (SPEC A3).
+"""Whole-volume inference with patch-trained 3-D networks (§3.3).
 
 Two ways to merge patch predictions into a volume:
 

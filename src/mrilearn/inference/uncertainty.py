@@ -20,8 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from mrilearn.engine.contract import ClassProbabilities, Predictor
 from mrilearn.errors import ConfigError
-from mrilearn.io import Volume, write_volume
+from mrilearn.inference.maps import write_beside
+from mrilearn.io import Volume
 from mrilearn.report import figures
 
 log = logging.getLogger(__name__)
@@ -60,19 +62,17 @@ def dropout_layers(net: nn.Module) -> list[nn.Module]:
 
 
 @contextlib.contextmanager
-def mc_dropout(trainer: Any) -> Iterator[bool]:
+def mc_dropout(trainer: Predictor) -> Iterator[bool]:
     """Inside the block the trainer's inference network samples its dropout masks; yields
     whether it has any dropout (without, every pass gives the same output)."""
-    from mrilearn.deploy.package import inference_net, use_inference_net
-
-    net = inference_net(trainer)
-    if not isinstance(net, nn.Module) or not hasattr(net, "modules"):
+    net = trainer.inference_net()
+    if not any(isinstance(p, torch.nn.Parameter) for p in net.parameters()):
         raise ConfigError("MC dropout needs the PyTorch runtime (--runtime torch)")
-    use_inference_net(trainer, MCDropout(net).eval())
+    trainer.use_inference_net(MCDropout(net).eval())
     try:
         yield bool(dropout_layers(net))
     finally:
-        use_inference_net(trainer, net)
+        trainer.use_inference_net(None)
         net.eval()
 
 
@@ -85,23 +85,23 @@ class MCResult:
     samples: int
 
 
-def _check_samples(samples: int) -> None:
+def check_samples(samples: int) -> None:
     if samples < 1:
         raise ConfigError(f"--samples {samples}: need at least 1 pass")
 
 
-def mc_predict(trainer: Any, volume: Volume, samples: int) -> MCResult:
-    """``samples`` stochastic passes of ``trainer.infer_volume`` (SR) or ``segment`` (seg)."""
-    from mrilearn.engine.seg import SegTrainer
-
-    _check_samples(samples)
+def mc_predict(trainer: Predictor, volume: Volume, samples: int) -> MCResult:
+    """``samples`` stochastic passes of ``trainer.class_probabilities`` (a classifier) or else
+    ``trainer.infer_volume``."""
+    check_samples(samples)
     n = samples
     with mc_dropout(trainer) as stochastic:
         if not stochastic:
             log.warning("the model has no dropout (model.dropout = 0): uncertainty is zero")
             n = 1
-        if isinstance(trainer, SegTrainer):
-            return _mc_segment(trainer, volume, n)
+        first = trainer.class_probabilities(volume)
+        if first is not None:
+            return _mc_classify(trainer, volume, first, n)
         mean = m2 = None
         for i in range(n):  # Welford: memory of two volumes whatever N
             x = trainer.infer_volume(volume).data.astype(np.float64)
@@ -115,17 +115,18 @@ def mc_predict(trainer: Any, volume: Volume, samples: int) -> MCResult:
     return MCResult(volume.with_data(mean.astype(np.float32)), {"std": volume.with_data(std)}, n)
 
 
-def _mc_segment(trainer: Any, volume: Volume, n: int) -> MCResult:
+def _mc_classify(trainer: Predictor, volume: Volume, first: ClassProbabilities, n: int) -> MCResult:
     probs = expected_entropy = None
-    for _ in range(n):
-        p = trainer.segment(volume, probabilities=True).probabilities.data.astype(np.float64)
+    for i in range(n):
+        sample = first if i == 0 else trainer.class_probabilities(volume)
+        p = sample.probabilities.data.astype(np.float64)
         p = p / np.maximum(p.sum(-1, keepdims=True), EPS)
         h = entropy(p)
         probs = p if probs is None else probs + p
         expected_entropy = h if expected_entropy is None else expected_entropy + h
     probs, expected_entropy = probs / n, expected_entropy / n
     total = entropy(probs)
-    labels = trainer.seg_data.table.to_values(probs.argmax(-1)).astype(np.int16)
+    labels = np.asarray(first.values, np.int16)[probs.argmax(-1)]
     maps = {
         "entropy": volume.with_data(total.astype(np.float32)),
         "mutual_information": volume.with_data(
@@ -141,19 +142,15 @@ def entropy(p: np.ndarray) -> np.ndarray:
 
 
 def infer_with_uncertainty(
-    trainer: Any, volume: Volume, samples: int, output: Path
+    trainer: Predictor, volume: Volume, samples: int, output: Path
 ) -> tuple[Volume, list[Path]]:
     """``mrilearn infer --samples N``: the mean prediction (written by the caller to
     ``output``) and the uncertainty maps written beside it as NIfTI and PNG."""
     result = mc_predict(trainer, volume, samples)
-    output = Path(output)
-    stem = output.name.removesuffix(".gz").removesuffix(".nii")
     written = []
     for name, vol in result.maps.items():
-        base = output.parent / f"{stem}_{name}"
-        written.append(Path(write_volume(vol, base.with_name(base.name + ".nii.gz"))))
         title = f"MC dropout {name}, {result.samples} samples"
-        written.append(figures.orthogonal_slices(vol.data, base.with_suffix(".png"), title))
+        written += write_beside(Path(output), name, vol, title)
     return result.prediction, written
 
 
@@ -202,30 +199,3 @@ def reliability_figure(relation: dict[str, Any], path: Path, xlabel: str, title:
     ax.set_title(f"{title} (Spearman ρ = {relation['spearman']:.2f})")
     ax.grid(alpha=0.3)
     return figures.save_figure(fig, path)
-
-
-def evaluate_sr_uncertainty(
-    trainer: Any, split: str, samples: int, out_dir: Path, mask_threshold: float = 0.05
-) -> dict[str, Any]:
-    """On every pair of ``split`` (held-out subjects): MC-dropout mean and std of the
-    region, |mean − HR| and their relation, pooled over subjects (voxels with HR above
-    ``mask_threshold`` × max). Writes uncertainty.json and figures/reliability.png."""
-    from mrilearn.io.atomic import write_json_atomic
-
-    _check_samples(samples)
-    unc, err = [], []
-    for pair in trainer.sr_data.pairs(split):
-        with mc_dropout(trainer):
-            stack = np.stack([trainer.predict_region(pair) for _ in range(samples)])
-        mean, stds = stack.mean(0), stack.std(0, ddof=1 if samples > 1 else 0)
-        hr = pair.hr[pair.region]
-        mask = hr > mask_threshold * hr.max()
-        unc.append(stds[mask])
-        err.append(np.abs(mean - hr)[mask])
-    relation = uncertainty_error_relation(np.concatenate(unc), np.concatenate(err))
-    relation.update({"split": split, "samples": samples, "subjects": len(unc)})
-    write_json_atomic(Path(out_dir) / "uncertainty.json", relation)
-    reliability_figure(
-        relation, Path(out_dir) / "figures" / "reliability.png", "MC-dropout std", "SR"
-    )
-    return relation

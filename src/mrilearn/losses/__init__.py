@@ -1,2 +1,1 @@
-import mrilearn.losses.segmentation  # noqa: F401
-from mrilearn.losses import image  # noqa: F401
+"""Training losses: pixel, segmentation (Dice, deep supervision) and adversarial."""

@@ -1,4 +1,1 @@
-"""Evaluation metrics; importing registers them in METRICS."""
-
-import mrilearn.metrics.segmentation  # noqa: F401
-from mrilearn.metrics import image  # noqa: F401
+"""Evaluation metrics: image quality, segmentation overlap and distance, no-reference scores."""

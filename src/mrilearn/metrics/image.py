@@ -1,8 +1,8 @@
-"""Image-quality metrics for super-resolution, as reported in SPEC A3.
+"""Image-quality metrics for super-resolution (§3.4): PSNR, SSIM, NRMSE.
 
 PSNR, SSIM and NRMSE are computed slice by slice in the most degraded plane
-(slices taken along ``slice_axis``) and averaged per subject; summaries across
-subjects, paired tests between methods and results tables build on those.
+(slices taken along ``slice_axis``) and averaged per subject; summaries across subjects
+and paired tests between methods (:mod:`mrilearn.metrics.statistics`) build on those.
 
 Conventions:
 - ``data_range`` (the "peak" of PSNR and the L of SSIM) defaults to the target
@@ -26,18 +26,14 @@ Conventions:
 
 from __future__ import annotations
 
-import csv
 import math
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import scipy.stats
 from skimage.metrics import structural_similarity
 
 from mrilearn.errors import DataError
-from mrilearn.io.atomic import atomic_path
 from mrilearn.registry import METRICS
 
 METRIC_NAMES = ("psnr", "ssim", "nrmse")
@@ -198,108 +194,3 @@ class NRMSE(_SliceMetric):
     """Slice-wise NRMSE = ‖pred − target‖ / ‖target‖, averaged over slices (lower is better)."""
 
     key = "nrmse"
-
-
-def summarize(values: Sequence[float]) -> dict[str, float]:
-    """mean, std (population, ddof=0), min, median, max and n across subjects (NaNs dropped)."""
-    v = np.asarray(values, np.float64)
-    v = v[~np.isnan(v)]
-    if v.size == 0:
-        return {k: math.nan for k in ("mean", "std", "min", "median", "max")} | {"n": 0}
-    return {
-        "mean": float(v.mean()),
-        "std": float(v.std()),
-        "min": float(v.min()),
-        "median": float(np.median(v)),
-        "max": float(v.max()),
-        "n": int(v.size),
-    }
-
-
-def paired_test(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
-    """Paired comparison of two methods over the same subjects (``a[i]`` and ``b[i]``).
-
-    Returns the mean difference (a − b), the paired t-test and the Wilcoxon signed-rank
-    test (two-sided) statistics and p-values; tests that cannot be run give NaN with
-    the reason in ``"reason"`` (fewer than 2 pairs, or all differences zero).
-    """
-    a_ = np.asarray(a, np.float64)
-    b_ = np.asarray(b, np.float64)
-    if a_.shape != b_.shape or a_.ndim != 1:
-        raise DataError(
-            f"paired_test needs two lists of equal length (one value per subject), got "
-            f"{a_.shape} and {b_.shape}"
-        )
-    d = a_ - b_
-    out: dict[str, Any] = {
-        "n": int(d.size),
-        "mean_diff": float(d.mean()) if d.size else math.nan,
-        "t_statistic": math.nan,
-        "t_pvalue": math.nan,
-        "wilcoxon_statistic": math.nan,
-        "wilcoxon_pvalue": math.nan,
-        "reason": None,
-    }
-    if d.size < 2:
-        out["reason"] = f"need at least 2 paired values, got {d.size}"
-        return out
-    if not np.any(d):
-        out["reason"] = "all paired differences are zero"
-        return out
-    t = scipy.stats.ttest_rel(a_, b_)
-    w = scipy.stats.wilcoxon(a_, b_)
-    out.update(
-        t_statistic=float(t.statistic),
-        t_pvalue=float(t.pvalue),
-        wilcoxon_statistic=float(w.statistic),
-        wilcoxon_pvalue=float(w.pvalue),
-    )
-    return out
-
-
-def results_table(
-    per_subject: Mapping[str, Mapping[str, Sequence[float]]],
-    runtimes: Mapping[str, Sequence[float]] | None = None,
-) -> list[dict[str, Any]]:
-    """Rows ``{method, metric, n, mean, std, min, median, max}``, one per method and metric.
-
-    ``per_subject[method][metric]`` lists one value per subject; ``runtimes[method]``
-    lists seconds per volume and becomes the metric ``"runtime_s"``. Methods keep the
-    given order.
-    """
-    rows: list[dict[str, Any]] = []
-    for method, by_metric in per_subject.items():
-        for metric, values in by_metric.items():
-            rows.append({"method": method, "metric": metric, **summarize(values)})
-        if runtimes is not None and method in runtimes:
-            rows.append({"method": method, "metric": "runtime_s", **summarize(runtimes[method])})
-    return rows
-
-
-def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> None:
-    """Write table rows to a CSV file atomically (columns: the union of the rows' keys)."""
-    fields: list[str] = []
-    for row in rows:
-        fields += [k for k in row if k not in fields]
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.4g}" if math.isfinite(x) else str(x)
-
-
-def to_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
-    """A Markdown table with one line per method and metric: mean ± std, median, min, max, n."""
-    lines = [
-        "| method | metric | mean ± std | median | min | max | n |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['method']} | {r['metric']} | {_fmt(r['mean'])} ± {_fmt(r['std'])} | "
-            f"{_fmt(r['median'])} | {_fmt(r['min'])} | {_fmt(r['max'])} | {r['n']} |"
-        )
-    return "\n".join(lines) + "\n"

@@ -1,4 +1,4 @@
-"""3-D self-attention (SAGAN, Zhang et al. 2019) for mDCSRN, §8.3.2 (SPEC A2).
+"""3-D self-attention (SAGAN, Zhang et al. 2019) for mDCSRN, §8.3.2.
 
 The block lets every location gather features from the whole patch; its attention map shows
 where the network looked to produce a voxel. To keep the (N × N) map affordable in 3-D it is

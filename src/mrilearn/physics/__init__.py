@@ -1,2 +1,1 @@
-"""MRI physics: linear operators, NUFFT, phantoms, acquisition and the Multitasking MRI
-reconstruction (issue 5)."""
+"""MRI physics: linear operators, NUFFT, coils, phantoms, acquisition, subspace models, solvers."""

@@ -1,4 +1,4 @@
-"""A 2-D moving thorax phantom with analytic multi-coil k-space (issue 5, §6.3's test object).
+"""A 2-D moving thorax phantom with analytic multi-coil k-space (§6.3's test object).
 
 The object is a tree of ellipses (body fat ⊃ muscle ⊃ liver, lungs, pericardial fat ⊃ LV
 myocardium ⊃ LV blood, RV blood). Each ellipse holds one tissue; a child adds

@@ -1,4 +1,4 @@
-"""Iterative solvers in SigPy's ``update()/done()/run()`` style: CG and ADMM (SPEC B2).
+"""Iterative solvers in SigPy's ``update()/done()/run()`` style: CG and ADMM.
 
 ADMM solves the spatial-factor problem of §2.3.2,
 

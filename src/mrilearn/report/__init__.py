@@ -1,3 +1,1 @@
-"""Figures and results tables for reports."""
-
-from mrilearn.report import figures  # noqa: F401
+"""Figures, results tables, the evaluation files and the HTML run report."""

@@ -1,0 +1,1 @@
+"""The applications built on the framework; each package declares an ``APPLICATION``."""
