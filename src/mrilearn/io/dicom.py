@@ -18,8 +18,9 @@ import datetime as _dt
 import logging
 import os
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pydicom
@@ -28,6 +29,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
+    UID,
     ExplicitVRLittleEndian,
     MRImageStorage,
     generate_uid,
@@ -67,6 +69,8 @@ _META_KEYS = (
     "Manufacturer",
 )
 
+_Item = tuple[Path, Dataset]  # one DICOM file and its dataset
+
 
 def _plain(value: Any) -> Any:
     """A DICOM element value as a JSON-friendly Python value."""
@@ -81,12 +85,56 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _listed(names: list[str], limit: int = 5) -> str:
+    """``names`` comma-joined for a one-line message; past ``limit`` only counted."""
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """Where the slices lie in patient LPS mm, in DICOM terms (see the module docstring)."""
+
+    row_dir: np.ndarray  # IOP[:3], along a row: the volume's X axis
+    col_dir: np.ndarray  # IOP[3:], down a column: the volume's Y axis
+    pixel_spacing: tuple[float, float]  # PixelSpacing (dr, dc): between rows, between columns
+    step: np.ndarray  # from one slice's IPP to the next: the volume's Z axis
+    origin: np.ndarray  # IPP of the first slice
+
+    @property
+    def normal(self) -> np.ndarray:
+        return np.cross(self.row_dir, self.col_dir)
+
+    @property
+    def thickness(self) -> float:
+        """Distance between neighbouring slice planes."""
+        return abs(float(self.step @ self.normal))
+
+    def ras_affine(self) -> np.ndarray:
+        """The volume's voxel -> RAS+ affine."""
+        dr, dc = self.pixel_spacing
+        lps = np.eye(4)
+        lps[:3, 0] = self.row_dir * dc
+        lps[:3, 1] = self.col_dir * dr
+        lps[:3, 2] = self.step
+        lps[:3, 3] = self.origin
+        return LPS_TO_RAS @ lps
+
+
 # --------------------------------------------------------------------------------- reading
 
 
-def _load_datasets(folder: Path) -> list[tuple[Path, Dataset]]:
-    """All image datasets in ``folder`` (not recursive); non-DICOM files are skipped."""
-    found: list[tuple[Path, Dataset]] = []
+class _SliceGrid(NamedTuple):
+    """What every slice of a series must share to stack into one volume."""
+
+    orientation: np.ndarray  # ImageOrientationPatient, 6 values
+    pixel_spacing: np.ndarray  # PixelSpacing (dr, dc)
+    shape: tuple[int, int]  # (Rows, Columns)
+
+
+def _load_dicom_files(folder: Path) -> list[_Item]:
+    """Every DICOM file in ``folder`` (not recursive); files that are not DICOM are skipped."""
+    found: list[_Item] = []
     for f in sorted(folder.iterdir()):
         if not f.is_file():
             continue
@@ -100,21 +148,144 @@ def _load_datasets(folder: Path) -> list[tuple[Path, Dataset]]:
                 f"{f}: looks like DICOM but cannot be parsed ({type(exc).__name__}: {exc}); "
                 "the file is probably truncated: re-export the series or remove the file"
             ) from exc
-        if "PixelData" not in ds:
-            logger.debug("skipping DICOM without pixel data %s (e.g. DICOMDIR)", f)
-            continue
         found.append((f, ds))
     return found
 
 
-def _series_label(uid: str, items: list[tuple[Path, Dataset]]) -> str:
+def _is_image(ds: Dataset) -> bool:
+    """Whether ``ds`` is meant as an image: it has pixel data or an image SOP class.
+
+    This tells a slice that lost its pixels (an incomplete export, to be reported) from DICOM
+    objects that never have any (DICOMDIR, reports, presentation states), which are skipped.
+    """
+    if "PixelData" in ds:
+        return True
+    sop = ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID")
+    return sop is not None and "Image Storage" in UID(str(sop)).name
+
+
+def _series_key(ds: Dataset) -> str:
+    return str(ds.get("SeriesInstanceUID", ""))
+
+
+def _image_series(files: list[_Item]) -> dict[str, list[_Item]]:
+    """The image files grouped by SeriesInstanceUID."""
+    groups: dict[str, list[_Item]] = defaultdict(list)
+    for f, ds in files:
+        if _is_image(ds):
+            groups[_series_key(ds)].append((f, ds))
+    return groups
+
+
+def _series_files(files: list[_Item], uid: str) -> list[_Item]:
+    """The files of series ``uid``: its images and any other file that names the series.
+
+    A non-image file that names the series is kept so that it is reported, not dropped.
+    """
+    chosen: list[_Item] = []
+    for f, ds in files:
+        if _series_key(ds) == uid and (_is_image(ds) or "SeriesInstanceUID" in ds):
+            chosen.append((f, ds))
+        elif not _is_image(ds):
+            logger.debug("skipping DICOM file without an image %s (e.g. DICOMDIR)", f)
+    return chosen
+
+
+def _series_label(uid: str, items: list[_Item]) -> str:
+    """A series as users recognise it: UID, number, description and file count."""
     ds = items[0][1]
     desc = str(ds.get("SeriesDescription", "") or "")
     num = ds.get("SeriesNumber", "")
     return f"{uid} (#{num} '{desc}', {len(items)} files)"
 
 
+def _choose_series(folder: Path, groups: dict[str, list[_Item]], series_uid: str | None) -> str:
+    """The UID of the series to read; with several and no choice, DataError lists them."""
+    listed = "; ".join(_series_label(u, g) for u, g in groups.items())
+    if series_uid is not None:
+        if series_uid not in groups:
+            raise DataError(f"{folder}: series {series_uid} not found; the folder holds: {listed}")
+        return series_uid
+    if len(groups) > 1:
+        raise DataError(
+            f"{folder}: holds {len(groups)} DICOM series: {listed}. Choose one: pass "
+            "--series-uid UID (mrilearn infer) or series_uid=... (read_dicom_series), or put "
+            "each series in its own folder"
+        )
+    return next(iter(groups))
+
+
+def _no_images_error(folder: Path) -> DataError:
+    """The error for a folder without DICOM images, pointing at sub-folders if there are any."""
+    subdirs = [p.name for p in folder.iterdir() if p.is_dir()]
+    hint = (
+        f"; it has sub-folders ({', '.join(sorted(subdirs)[:5])}): pass the one holding the series"
+        if subdirs
+        else "; pass the folder that holds the series' .dcm files"
+    )
+    return DataError(f"{folder}: no DICOM image files found{hint}")
+
+
+def read_dicom_series(
+    folder: str | os.PathLike[str],
+    series_uid: str | None = None,
+    *,
+    spacing_rtol: float = 1e-3,
+) -> Volume:
+    """Read one DICOM series from ``folder`` into a float32 :class:`Volume` (RAS+ affine).
+
+    Files that are not DICOM images (DICOMDIR, .txt, reports, ...) are skipped. With several
+    series in the folder, ``series_uid`` selects one. Every file of that series must be a
+    slice of one stack: a file without pixel data, two slices at one position or a gap in
+    the positions is a DataError naming the files, so no slice is silently lost. Slices are
+    sorted along the slice normal; the series must share orientation, matrix and pixel
+    spacing and have uniform slice spacing (within ``spacing_rtol`` relative), else DataError
+    says what differs. RescaleSlope/Intercept are applied. ``meta`` keeps
+    study/patient/frame-of-reference/series identifiers (see ``write_dicom_series``).
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        raise DataError(f"{folder}: DICOM folder not found; check the path")
+    if not folder.is_dir():
+        raise DataError(f"{folder}: expected a folder holding one DICOM file per slice")
+    files = _load_dicom_files(folder)
+    groups = _image_series(files)
+    if not groups:
+        raise _no_images_error(folder)
+    uid = _choose_series(folder, groups, series_uid)
+    return _assemble(folder, uid, _series_files(files, uid), spacing_rtol)
+
+
+def _assemble(folder: Path, uid: str, series: list[_Item], spacing_rtol: float) -> Volume:
+    """Check, sort and stack the files of one series (in any order) into a volume."""
+    _check_pixel_data(folder, uid, series)
+    first = series[0][1]  # meta identifiers come from the first file by name
+    grid, positions = _grid_and_positions(folder, series)
+    row_dir, col_dir = grid.orientation[:3], grid.orientation[3:]
+    normal = np.cross(row_dir, col_dir)
+    series, positions, dist = _sort_along(normal, series, positions)
+    step = _slice_step(folder, series, positions, dist, normal, spacing_rtol)
+    dr, dc = (float(v) for v in grid.pixel_spacing)
+    geometry = _Geometry(row_dir, col_dir, (dr, dc), step, positions[0])
+    data = _stack_pixels(series, grid.shape)
+    meta = _series_meta(folder, uid, first, series)
+    logger.debug("read DICOM series %s from %s: shape %s", uid, folder, data.shape)
+    return Volume(data=data, affine=geometry.ras_affine(), header=None, meta=meta)
+
+
+def _check_pixel_data(folder: Path, uid: str, series: list[_Item]) -> None:
+    """Every file of the series holds pixels; else DataError names those that do not."""
+    missing = [f.name for f, ds in series if "PixelData" not in ds]
+    if missing:
+        raise DataError(
+            f"{folder}: {len(missing)} of {len(series)} files of series {uid} have no pixel "
+            f"data ({_listed(missing)}); the export is incomplete: re-export the series, or "
+            "remove those files if they are not slices of it"
+        )
+
+
 def _floats(ds: Dataset, keyword: str, n: int, path: Path) -> np.ndarray:
+    """The ``n`` numbers of ``keyword`` in ``ds``; DataError if missing or of another length."""
     value = ds.get(keyword)
     if value is None:
         raise DataError(
@@ -127,178 +298,226 @@ def _floats(ds: Dataset, keyword: str, n: int, path: Path) -> np.ndarray:
     return arr
 
 
-def read_dicom_series(
-    folder: str | os.PathLike[str],
-    series_uid: str | None = None,
-    *,
-    spacing_rtol: float = 1e-3,
-) -> Volume:
-    """Read one DICOM series from ``folder`` into a float32 :class:`Volume` (RAS+ affine).
-
-    Files that are not DICOM (DICOMDIR, .txt, ...) are skipped. With several series in the
-    folder, ``series_uid`` selects one. Slices are sorted along the slice normal; the series
-    must share orientation, matrix and pixel spacing and have uniform slice spacing (within
-    ``spacing_rtol`` relative), else DataError says what differs. RescaleSlope/Intercept are
-    applied. ``meta`` keeps study/patient/frame-of-reference/series identifiers (see
-    ``write_dicom_series``).
-    """
-    folder = Path(folder)
-    if not folder.exists():
-        raise DataError(f"{folder}: DICOM folder not found; check the path")
-    if not folder.is_dir():
-        raise DataError(f"{folder}: expected a folder holding one DICOM file per slice")
-    items = _load_datasets(folder)
-    if not items:
-        subdirs = [p.name for p in folder.iterdir() if p.is_dir()]
-        hint = (
-            f"; it has sub-folders ({', '.join(sorted(subdirs)[:5])}): pass the one holding the "
-            "series"
-            if subdirs
-            else "; pass the folder that holds the series' .dcm files"
-        )
-        raise DataError(f"{folder}: no DICOM image files found{hint}")
-
-    groups: dict[str, list[tuple[Path, Dataset]]] = defaultdict(list)
-    for f, ds in items:
-        groups[str(ds.get("SeriesInstanceUID", ""))].append((f, ds))
-    if series_uid is not None:
-        if series_uid not in groups:
-            listed = "; ".join(_series_label(u, g) for u, g in groups.items())
-            raise DataError(f"{folder}: series {series_uid} not found; the folder holds: {listed}")
-        chosen = series_uid
-    elif len(groups) > 1:
-        listed = "; ".join(_series_label(u, g) for u, g in groups.items())
+def _slice_grid(f: Path, ds: Dataset) -> _SliceGrid:
+    """The grid of one slice, after checking it is a single-frame greyscale image."""
+    if int(ds.get("NumberOfFrames", 1) or 1) > 1:
         raise DataError(
-            f"{folder}: holds {len(groups)} DICOM series: {listed}. Pass series_uid=... to "
-            "choose one, or put each series in its own folder"
+            f"{f}: multi-frame (enhanced) DICOM is not supported; convert the series to "
+            "NIfTI (e.g. with dcm2niix) and read that instead"
         )
-    else:
-        chosen = next(iter(groups))
-    series = groups[chosen]
-    return _assemble(folder, chosen, series, spacing_rtol)
+    if int(ds.get("SamplesPerPixel", 1)) != 1:
+        raise DataError(f"{f}: colour DICOM images are not supported (SamplesPerPixel > 1)")
+    return _SliceGrid(
+        orientation=_floats(ds, "ImageOrientationPatient", 6, f),
+        pixel_spacing=_floats(ds, "PixelSpacing", 2, f),
+        shape=(int(ds.Rows), int(ds.Columns)),
+    )
 
 
-def _assemble(
-    folder: Path, uid: str, series: list[tuple[Path, Dataset]], spacing_rtol: float
-) -> Volume:
+def _check_same_grid(folder: Path, first: tuple[Path, _SliceGrid], other: _Item) -> None:
+    """``other`` lies on the grid of ``first``; else DataError names both files."""
+    (f0, g0), (f, ds) = first, other
+    g = _slice_grid(f, ds)
+    checks = (
+        (
+            "orientations",
+            np.allclose(g.orientation, g0.orientation, atol=1e-4),
+            g0.orientation.tolist(),
+            g.orientation.tolist(),
+            "the series mixes stacks (e.g. a localizer): split it into separate folders",
+        ),
+        ("matrix sizes", g.shape == g0.shape, g0.shape, g.shape, "split the series"),
+        (
+            "PixelSpacing",
+            np.allclose(g.pixel_spacing, g0.pixel_spacing, rtol=1e-4, atol=1e-6),
+            g0.pixel_spacing.tolist(),
+            g.pixel_spacing.tolist(),
+            "split the series",
+        ),
+    )
+    for what, same, value0, value, hint in checks:
+        if not same:
+            raise DataError(
+                f"{folder}: slices have different {what} ({f0.name}: {value0}, "
+                f"{f.name}: {value}); {hint}"
+            )
+
+
+def _grid_and_positions(folder: Path, series: list[_Item]) -> tuple[_SliceGrid, np.ndarray]:
+    """The grid all slices share and each slice's ImagePositionPatient (n x 3)."""
     f0, ds0 = series[0]
-    iop0 = _floats(ds0, "ImageOrientationPatient", 6, f0)
-    spacing0 = _floats(ds0, "PixelSpacing", 2, f0)
-    shape0 = (int(ds0.Rows), int(ds0.Columns))
+    grid = _slice_grid(f0, ds0)
     positions = []
     for f, ds in series:
-        if int(ds.get("NumberOfFrames", 1) or 1) > 1:
-            raise DataError(
-                f"{f}: multi-frame (enhanced) DICOM is not supported; convert the series to "
-                "NIfTI (e.g. with dcm2niix) and read that instead"
-            )
-        if int(ds.get("SamplesPerPixel", 1)) != 1:
-            raise DataError(f"{f}: colour DICOM images are not supported (SamplesPerPixel > 1)")
-        iop = _floats(ds, "ImageOrientationPatient", 6, f)
-        if not np.allclose(iop, iop0, atol=1e-4):
-            raise DataError(
-                f"{folder}: slices have different orientations ({f0.name}: {iop0.tolist()}, "
-                f"{f.name}: {iop.tolist()}); the series mixes stacks (e.g. a localizer): split "
-                "it into separate folders"
-            )
-        if (int(ds.Rows), int(ds.Columns)) != shape0:
-            raise DataError(
-                f"{folder}: slices have different matrix sizes ({f0.name}: {shape0}, "
-                f"{f.name}: {(int(ds.Rows), int(ds.Columns))}); split the series"
-            )
-        sp = _floats(ds, "PixelSpacing", 2, f)
-        if not np.allclose(sp, spacing0, rtol=1e-4, atol=1e-6):
-            raise DataError(
-                f"{folder}: slices have different PixelSpacing ({f0.name}: {spacing0.tolist()}, "
-                f"{f.name}: {sp.tolist()}); split the series"
-            )
+        _check_same_grid(folder, (f0, grid), (f, ds))
         positions.append(_floats(ds, "ImagePositionPatient", 3, f))
+    return grid, np.asarray(positions)
 
-    row_dir, col_dir = iop0[:3], iop0[3:]
-    normal = np.cross(row_dir, col_dir)
-    pos = np.asarray(positions)
-    dist = pos @ normal
+
+def _sort_along(
+    normal: np.ndarray, series: list[_Item], positions: np.ndarray
+) -> tuple[list[_Item], np.ndarray, np.ndarray]:
+    """Files, positions and distances along ``normal``, sorted by that distance."""
+    dist = positions @ normal
     order = np.argsort(dist, kind="stable")
-    pos, dist = pos[order], dist[order]
-    series = [series[i] for i in order]
+    return [series[i] for i in order], positions[order], dist[order]
+
+
+def _slice_step(
+    folder: Path,
+    series: list[_Item],
+    positions: np.ndarray,
+    dist: np.ndarray,
+    normal: np.ndarray,
+    spacing_rtol: float,
+) -> np.ndarray:
+    """The vector from one slice to the next, after checking the slices form one even stack."""
     n = len(series)
+    if n == 1:
+        return normal * _single_slice_thickness(folder, series[0][1])
+    _check_unique_positions(folder, series, dist)
+    _check_uniform_spacing(folder, series, dist, spacing_rtol)
+    step = (positions[-1] - positions[0]) / (n - 1)
+    _check_on_a_line(folder, series, positions, step, spacing_rtol)
+    return step
 
-    if n > 1:
-        gaps = np.diff(dist)
-        same = np.abs(gaps) < 1e-6 * max(1.0, float(np.abs(dist).max()))
-        if same.any():
-            dup = [series[i][0].name for i in np.nonzero(same)[0][:3]]
-            raise DataError(
-                f"{folder}: several slices share one position (e.g. {', '.join(dup)}); the "
-                "series holds several echoes/time points or duplicates: split them into "
-                "separate folders"
-            )
-        expected = float(np.median(gaps))
-        bad = np.nonzero(np.abs(gaps - expected) > spacing_rtol * abs(expected))[0]
-        if bad.size:
-            detail = ", ".join(
-                f"{gaps[i]:.4g} mm between {series[i][0].name} and {series[i + 1][0].name}"
-                for i in bad[:5]
-            )
-            raise DataError(
-                f"{folder}: non-uniform slice spacing: expected {expected:.4g} mm but found "
-                f"{detail}; a slice is probably missing or duplicated: check the files "
-                "(or raise spacing_rtol if the difference is only rounding)"
-            )
-        step = (pos[-1] - pos[0]) / (n - 1)
-        off_line = np.linalg.norm(pos - (pos[0] + np.arange(n)[:, None] * step), axis=1)
-        if off_line.max() > spacing_rtol * np.linalg.norm(step) + 1e-4:
-            i = int(off_line.argmax())
-            raise DataError(
-                f"{folder}: slice positions do not lie on a line with uniform spacing "
-                f"({series[i][0].name} is {off_line[i]:.4g} mm off); the series mixes stacks: "
-                "split it"
-            )
-    else:
-        thick = ds0.get("SpacingBetweenSlices") or ds0.get("SliceThickness")
-        if thick is None or float(thick) <= 0:
-            logger.warning("%s: single slice without SliceThickness; assuming 1 mm", folder)
-            thick = 1.0
-        step = normal * float(thick)
 
-    affine_lps = np.eye(4)
-    affine_lps[:3, 0] = row_dir * spacing0[1]
-    affine_lps[:3, 1] = col_dir * spacing0[0]
-    affine_lps[:3, 2] = step
-    affine_lps[:3, 3] = pos[0]
-    affine = LPS_TO_RAS @ affine_lps
+def _single_slice_thickness(folder: Path, ds: Dataset) -> float:
+    """A lone slice has no neighbour to measure against: use its header, else 1 mm."""
+    thick = ds.get("SpacingBetweenSlices") or ds.get("SliceThickness")
+    if thick is None or float(thick) <= 0:
+        logger.warning("%s: single slice without SliceThickness; assuming 1 mm", folder)
+        return 1.0
+    return float(thick)
 
-    data = np.empty((shape0[1], shape0[0], n), dtype=np.float32)
+
+def _check_unique_positions(folder: Path, series: list[_Item], dist: np.ndarray) -> None:
+    """No two slices (sorted by ``dist``) at one position; else DataError names each pair."""
+    same = np.abs(np.diff(dist)) < 1e-6 * max(1.0, float(np.abs(dist).max()))
+    if same.any():
+        pairs = [
+            f"{series[i][0].name} and {series[i + 1][0].name} (both at {dist[i]:.4g} mm)"
+            for i in np.nonzero(same)[0]
+        ]
+        raise DataError(
+            f"{folder}: slices share a position along the slice normal: {_listed(pairs, 3)}; "
+            "the series holds several echoes/time points or duplicated files: split them "
+            "into separate folders or remove the duplicates"
+        )
+
+
+def _regular_spacing(gaps: np.ndarray, rtol: float) -> float:
+    """The spacing the stack was acquired with, from the gaps between sorted slices.
+
+    Missing slices only widen gaps, so when every gap is a whole multiple of the smallest and
+    at most half the stack would be missing, the smallest gap is the spacing (the median of a
+    short stack would be off); otherwise the median.
+    """
+    smallest = float(gaps.min())
+    multiple = np.round(gaps / smallest)
+    whole = np.all(np.abs(gaps - multiple * smallest) <= rtol * multiple * smallest)
+    if whole and multiple.sum() <= 2 * gaps.size:
+        return smallest
+    return float(np.median(gaps))
+
+
+def _describe_gap(found: float, expected: float, rtol: float, before: Path, after: Path) -> str:
+    """One irregular gap for a message, saying how many slices it lacks if it is a multiple."""
+    between = f"between {before.name} and {after.name}"
+    multiple = round(found / expected)
+    if multiple >= 2 and abs(found - multiple * expected) <= rtol * multiple * expected:
+        missing = multiple - 1
+        return f"a gap of {found:.4g} mm {between} ({missing} slice{'s' * (missing > 1)} missing)"
+    return f"{found:.4g} mm {between}"
+
+
+def _check_uniform_spacing(
+    folder: Path, series: list[_Item], dist: np.ndarray, spacing_rtol: float
+) -> None:
+    """Neighbouring slices are equally far apart; else DataError names the files around each
+    irregular gap with the expected and found spacing."""
+    gaps = np.diff(dist)
+    expected = _regular_spacing(gaps, spacing_rtol)
+    bad = np.nonzero(np.abs(gaps - expected) > spacing_rtol * abs(expected))[0]
+    if bad.size:
+        found = [
+            _describe_gap(float(gaps[i]), expected, spacing_rtol, series[i][0], series[i + 1][0])
+            for i in bad
+        ]
+        raise DataError(
+            f"{folder}: non-uniform slice spacing: expected {expected:.4g} mm between "
+            f"neighbouring slices but found {_listed(found)}; a slice is probably missing or "
+            "misplaced: check the files (or raise spacing_rtol if the difference is only "
+            "rounding)"
+        )
+
+
+def _check_on_a_line(
+    folder: Path, series: list[_Item], positions: np.ndarray, step: np.ndarray, rtol: float
+) -> None:
+    """Slice positions advance by ``step`` along a line, not just along the normal."""
+    n = len(series)
+    expected = positions[0] + np.arange(n)[:, None] * step
+    off_line = np.linalg.norm(positions - expected, axis=1)
+    if off_line.max() > rtol * np.linalg.norm(step) + 1e-4:
+        i = int(off_line.argmax())
+        raise DataError(
+            f"{folder}: slice positions do not lie on a line with uniform spacing "
+            f"({series[i][0].name} is {off_line[i]:.4g} mm off); the series mixes stacks: "
+            "split it"
+        )
+
+
+def _slice_pixels(f: Path, ds: Dataset, shape: tuple[int, int]) -> np.ndarray:
+    """One slice's rescaled pixels as float32 (rows x columns)."""
+    try:
+        pixels = ds.pixel_array
+    except Exception as exc:
+        ts = ds.file_meta.get("TransferSyntaxUID", "unknown")
+        raise DataError(
+            f"{f}: pixel data cannot be decoded ({type(exc).__name__}: {exc}; transfer "
+            f"syntax {ts}); decompress the series (e.g. gdcmconv --raw) or install the "
+            "pydicom decoder plugins"
+        ) from exc
+    if pixels.shape != shape:
+        raise DataError(f"{f}: pixel array has shape {pixels.shape}, expected {shape}")
+    slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
+    inter = float(ds.get("RescaleIntercept", 0.0) or 0.0)
+    return pixels.astype(np.float32) * np.float32(slope) + np.float32(inter)
+
+
+def _stack_pixels(series: list[_Item], shape: tuple[int, int]) -> np.ndarray:
+    """The sorted slices as one (columns, rows, slices) float32 array."""
+    data = np.empty((shape[1], shape[0], len(series)), dtype=np.float32)
     for k, (f, ds) in enumerate(series):
-        try:
-            pixels = ds.pixel_array
-        except Exception as exc:
-            ts = ds.file_meta.get("TransferSyntaxUID", "unknown")
-            raise DataError(
-                f"{f}: pixel data cannot be decoded ({type(exc).__name__}: {exc}; transfer "
-                f"syntax {ts}); decompress the series (e.g. gdcmconv --raw) or install the "
-                "pydicom decoder plugins"
-            ) from exc
-        if pixels.shape != shape0:
-            raise DataError(f"{f}: pixel array has shape {pixels.shape}, expected {shape0}")
-        slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-        inter = float(ds.get("RescaleIntercept", 0.0) or 0.0)
-        data[:, :, k] = pixels.T.astype(np.float32) * np.float32(slope) + np.float32(inter)
+        data[:, :, k] = _slice_pixels(f, ds, shape).T
+    return data
 
+
+def _series_meta(folder: Path, uid: str, ds: Dataset, series: list[_Item]) -> dict[str, Any]:
+    """Volume.meta: where it came from, the identifiers in ``ds`` and the files in order."""
     meta: dict[str, Any] = {"source": str(folder), "format": "dicom"}
     for key in _META_KEYS:
-        if key in ds0 and ds0.get(key) not in (None, ""):
-            meta[key] = _plain(ds0.get(key))
+        if key in ds and ds.get(key) not in (None, ""):
+            meta[key] = _plain(ds.get(key))
     meta["SeriesInstanceUID"] = uid
     meta["files"] = [str(f) for f, _ in series]
-    logger.debug("read DICOM series %s from %s: shape %s", uid, folder, data.shape)
-    return Volume(data=data, affine=affine, header=None, meta=meta)
+    return meta
 
 
 # --------------------------------------------------------------------------------- writing
 
 
-def _quantise(data: np.ndarray) -> tuple[np.ndarray, float, float, int]:
+class _Quantised(NamedTuple):
+    """Voxels as stored 16-bit integers and how to map them back to values."""
+
+    pixels: np.ndarray
+    slope: float
+    intercept: float
+    pixel_rep: int  # PixelRepresentation: 0 uint16, 1 int16
+
+
+def _quantise(data: np.ndarray) -> _Quantised:
     """Stored integers, slope, intercept and PixelRepresentation (0 uint16, 1 int16).
 
     Whole-number data that fits 16 bits is stored as is; anything else is mapped linearly onto
@@ -309,18 +528,175 @@ def _quantise(data: np.ndarray) -> tuple[np.ndarray, float, float, int]:
     lo, hi = (float(data.min()), float(data.max())) if data.size else (0.0, 0.0)
     if np.array_equal(data, np.round(data)):
         if lo >= 0 and hi <= 65535:
-            return data.astype(np.uint16), 1.0, 0.0, 0
+            return _Quantised(data.astype(np.uint16), 1.0, 0.0, 0)
         if lo >= -32768 and hi <= 32767:
-            return data.astype(np.int16), 1.0, 0.0, 1
+            return _Quantised(data.astype(np.int16), 1.0, 0.0, 1)
     inter = float(DS(lo, auto_format=True))
     slope = float(DS((hi - inter) / 65535.0 if hi > inter else 1.0, auto_format=True))
     # rounding of slope may leave the top value a hair above 65535: clip
     stored = np.clip(np.round((data.astype(np.float64) - inter) / slope), 0, 65535)
-    return stored.astype(np.uint16), slope, inter, 0
+    return _Quantised(stored.astype(np.uint16), slope, inter, 0)
 
 
 def _ds(value: float) -> DS:
     return DS(float(value), auto_format=True)
+
+
+def _volume_3d(folder: Path, volume: Volume) -> np.ndarray:
+    """The volume's voxels as a 3-D finite array; DataError for what DICOM cannot store."""
+    data = np.asarray(volume.data)
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise DataError(
+            f"{folder}: DICOM output needs a 3-D volume, got shape {data.shape}; write each "
+            "channel as its own series or use NIfTI (.nii.gz) output"
+        )
+    if data.size == 0:
+        raise DataError(f"{folder}: cannot write an empty volume (shape {data.shape})")
+    if not np.isfinite(data).all():
+        raise DataError(
+            f"{folder}: volume has NaN/Inf voxels, which DICOM cannot store; replace them "
+            "(numpy.nan_to_num) first"
+        )
+    return data
+
+
+def _check_output_folder(folder: Path) -> None:
+    """Replacing ``folder`` may only discard an earlier DICOM series, never other results."""
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise DataError(f"{folder}: exists and is not a folder; choose another output path")
+    others = [p.name for p in folder.iterdir() if p.suffix.lower() != ".dcm"]
+    if others:
+        raise DataError(
+            f"{folder}: exists and holds files other than .dcm ({', '.join(others[:5])}); "
+            "refusing to replace it: choose a new or empty output folder"
+        )
+
+
+def _geometry_of(folder: Path, affine: np.ndarray) -> _Geometry:
+    """Slice geometry from a RAS+ affine; DataError if DICOM's image planes cannot hold it."""
+    affine_lps = np.linalg.inv(LPS_TO_RAS) @ np.asarray(affine, dtype=np.float64)
+    x_axis, y_axis = affine_lps[:3, 0], affine_lps[:3, 1]  # along columns, along rows
+    dc, dr = float(np.linalg.norm(x_axis)), float(np.linalg.norm(y_axis))
+    if dc == 0 or dr == 0:
+        raise DataError(f"{folder}: the volume's affine is singular; cannot derive geometry")
+    row_dir, col_dir = x_axis / dc, y_axis / dr
+    if abs(float(row_dir @ col_dir)) > 1e-4:
+        raise DataError(
+            f"{folder}: the volume's first two axes are not perpendicular (sheared affine); "
+            "DICOM cannot represent that: resample the volume to an orthogonal grid first"
+        )
+    geometry = _Geometry(row_dir, col_dir, (dr, dc), affine_lps[:3, 2], affine_lps[:3, 3])
+    if geometry.thickness < 1e-6:
+        raise DataError(f"{folder}: the volume's slice axis lies in the image plane")
+    if float(geometry.step @ geometry.normal) < 0:
+        logger.info(
+            "%s: slice axis runs against the DICOM normal; reading back gives the slices in "
+            "reverse order (same world geometry)",
+            folder,
+        )
+    return geometry
+
+
+def _derived_series_number(src_meta: dict[str, Any]) -> int:
+    """The source's series number + 1000, so the derived series sorts next to it."""
+    base = src_meta.get("SeriesNumber")
+    return int(base) + 1000 if isinstance(base, (int, float)) else 1000
+
+
+def _study_attributes(src_meta: dict[str, Any]) -> dict[str, Any]:
+    """Patient, study and frame tags: the source's, so viewers file the series with it.
+
+    Required tags the source lacks are empty; its UIDs, when missing, are generated.
+    """
+    attrs: dict[str, Any] = {k: "" for k in _STUDY_KEYS if k != "StudyDescription"}
+    attrs.update(
+        StudyInstanceUID=generate_uid(), FrameOfReferenceUID=generate_uid(), PatientID="mrilearn"
+    )
+    attrs.update({k: str(src_meta[k]) for k in _STUDY_KEYS if src_meta.get(k) not in (None, "")})
+    attrs["PositionReferenceIndicator"] = ""
+    return attrs
+
+
+def _series_attributes(description: str, number: int, image_comments: str | None) -> dict[str, Any]:
+    """Tags of a new derived MR series; acquisition tags the MR modules require are blank."""
+    now = _dt.datetime.now()
+    date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S.%f")
+    attrs: dict[str, Any] = {
+        "SOPClassUID": MRImageStorage,
+        "SpecificCharacterSet": "ISO_IR 192",
+        "ImageType": ["DERIVED", "SECONDARY"],
+        "SeriesInstanceUID": generate_uid(),
+        "Modality": "MR",
+        "Manufacturer": "mrilearn",
+        "SeriesDescription": description,
+        "SeriesNumber": number,
+        "SeriesDate": date,
+        "ContentDate": date,
+        "SeriesTime": time,
+        "ContentTime": time,
+        "DerivationDescription": "computed by mrilearn",
+        "ScanningSequence": "RM",
+        "SequenceVariant": "NONE",
+        "ScanOptions": "",
+        "MRAcquisitionType": "3D",
+        "EchoTime": "",
+        "RepetitionTime": "",
+        "EchoTrainLength": "",
+    }
+    if image_comments:
+        attrs["ImageComments"] = image_comments
+    return attrs
+
+
+def _image_attributes(geometry: _Geometry, data: np.ndarray, q: _Quantised) -> dict[str, Any]:
+    """Image plane and pixel tags every slice shares."""
+    lo, hi = float(data.min()), float(data.max())
+    dr, dc = geometry.pixel_spacing
+    return {
+        "ImageOrientationPatient": [_ds(v) for v in (*geometry.row_dir, *geometry.col_dir)],
+        "PixelSpacing": [_ds(dr), _ds(dc)],
+        "SliceThickness": _ds(geometry.thickness),
+        "SpacingBetweenSlices": _ds(geometry.thickness),
+        "SamplesPerPixel": 1,
+        "PhotometricInterpretation": "MONOCHROME2",
+        "Rows": int(data.shape[1]),
+        "Columns": int(data.shape[0]),
+        "BitsAllocated": 16,
+        "BitsStored": 16,
+        "HighBit": 15,
+        "PixelRepresentation": q.pixel_rep,
+        "RescaleSlope": _ds(q.slope),
+        "RescaleIntercept": _ds(q.intercept),
+        "RescaleType": "US",
+        "WindowCenter": _ds((lo + hi) / 2),
+        "WindowWidth": _ds(max(hi - lo, 1.0)),
+    }
+
+
+def _slice_dataset(shared: dict[str, Any], geometry: _Geometry, k: int, q: _Quantised) -> Dataset:
+    """Slice ``k`` as a DICOM file: the shared tags plus its own UID, position and pixels."""
+    sop_uid = generate_uid()
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = MRImageStorage
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.preamble = b"\0" * 128
+    ds.update(shared)
+    ds.SOPInstanceUID = sop_uid
+    ds.InstanceNumber = k + 1
+    ipp = geometry.origin + k * geometry.step
+    ds.ImagePositionPatient = [_ds(v) for v in ipp]
+    ds.SliceLocation = _ds(float(ipp @ geometry.normal))
+    pixels = np.ascontiguousarray(q.pixels[:, :, k].T)
+    ds.PixelData = pixels.astype("<i2" if q.pixel_rep else "<u2").tobytes()
+    return ds
 
 
 def write_dicom_series(
@@ -344,136 +720,26 @@ def write_dicom_series(
     nothing but ``.dcm`` files.
     """
     folder = Path(folder)
-    data = np.asarray(volume.data)
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    if data.ndim != 3:
-        raise DataError(
-            f"{folder}: DICOM output needs a 3-D volume, got shape {data.shape}; write each "
-            "channel as its own series or use NIfTI (.nii.gz) output"
-        )
-    if data.size == 0:
-        raise DataError(f"{folder}: cannot write an empty volume (shape {data.shape})")
-    if not np.isfinite(data).all():
-        raise DataError(
-            f"{folder}: volume has NaN/Inf voxels, which DICOM cannot store; replace them "
-            "(numpy.nan_to_num) first"
-        )
-    if folder.exists():
-        if not folder.is_dir():
-            raise DataError(f"{folder}: exists and is not a folder; choose another output path")
-        others = [p.name for p in folder.iterdir() if p.suffix.lower() != ".dcm"]
-        if others:
-            raise DataError(
-                f"{folder}: exists and holds files other than .dcm ({', '.join(others[:5])}); "
-                "refusing to replace it: choose a new or empty output folder"
-            )
-
-    affine_lps = np.linalg.inv(LPS_TO_RAS) @ np.asarray(volume.affine, dtype=np.float64)
-    col_vec, row_vec = affine_lps[:3, 0], affine_lps[:3, 1]  # along X (columns), Y (rows)
-    dc, dr = float(np.linalg.norm(col_vec)), float(np.linalg.norm(row_vec))
-    if dc == 0 or dr == 0:
-        raise DataError(f"{folder}: the volume's affine is singular; cannot derive geometry")
-    row_dir, col_dir = col_vec / dc, row_vec / dr
-    if abs(float(row_dir @ col_dir)) > 1e-4:
-        raise DataError(
-            f"{folder}: the volume's first two axes are not perpendicular (sheared affine); "
-            "DICOM cannot represent that: resample the volume to an orthogonal grid first"
-        )
-    step = affine_lps[:3, 2]
-    normal = np.cross(row_dir, col_dir)
-    thickness = abs(float(step @ normal))
-    if thickness < 1e-6:
-        raise DataError(f"{folder}: the volume's slice axis lies in the image plane")
-    if float(step @ normal) < 0:
-        logger.info(
-            "%s: slice axis runs against the DICOM normal; reading back gives the slices in "
-            "reverse order (same world geometry)",
-            folder,
-        )
-
+    data = _volume_3d(folder, volume)
+    _check_output_folder(folder)
+    geometry = _geometry_of(folder, volume.affine)
     src_meta: dict[str, Any] = dict(template.meta if template is not None else volume.meta)
-    stored, slope, inter, pixel_rep = _quantise(data)
-    study = {k: src_meta[k] for k in _STUDY_KEYS if src_meta.get(k) not in (None, "")}
-    study.setdefault("StudyInstanceUID", generate_uid())
-    study.setdefault("FrameOfReferenceUID", generate_uid())
-    study.setdefault("PatientID", "mrilearn")
-    study.setdefault("PatientName", "")
-    series_uid = generate_uid()
+    quantised = _quantise(data)
     if series_number is None:
-        base = src_meta.get("SeriesNumber")
-        series_number = int(base) + 1000 if isinstance(base, (int, float)) else 1000
-    now = _dt.datetime.now()
-    date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S.%f")
-    iop = [_ds(v) for v in (*row_dir, *col_dir)]
-    lo, hi = float(data.min()), float(data.max())
-
+        series_number = _derived_series_number(src_meta)
+    shared = {
+        **_study_attributes(src_meta),
+        **_series_attributes(series_description, series_number, image_comments),
+        **_image_attributes(geometry, data, quantised),
+    }
     with atomic_dir(folder) as tmp:
         for k in range(data.shape[2]):
-            ipp = affine_lps[:3, 3] + k * step
-            sop_uid = generate_uid()
-            meta = FileMetaDataset()
-            meta.MediaStorageSOPClassUID = MRImageStorage
-            meta.MediaStorageSOPInstanceUID = sop_uid
-            meta.TransferSyntaxUID = ExplicitVRLittleEndian
-            meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-            ds = Dataset()
-            ds.file_meta = meta
-            ds.preamble = b"\0" * 128
-            ds.SOPClassUID = MRImageStorage
-            ds.SOPInstanceUID = sop_uid
-            ds.SpecificCharacterSet = "ISO_IR 192"
-            ds.ImageType = ["DERIVED", "SECONDARY"]
-            for key in ("StudyDate", "StudyTime", "StudyID", "AccessionNumber"):
-                setattr(ds, key, str(study.get(key, "")))
-            ds.ReferringPhysicianName = str(study.get("ReferringPhysicianName", ""))
-            ds.PatientName = str(study["PatientName"])
-            ds.PatientID = str(study["PatientID"])
-            ds.PatientBirthDate = str(study.get("PatientBirthDate", ""))
-            ds.PatientSex = str(study.get("PatientSex", ""))
-            if "StudyDescription" in study:
-                ds.StudyDescription = str(study["StudyDescription"])
-            ds.StudyInstanceUID = study["StudyInstanceUID"]
-            ds.SeriesInstanceUID = series_uid
-            ds.FrameOfReferenceUID = study["FrameOfReferenceUID"]
-            ds.PositionReferenceIndicator = ""
-            ds.Modality = "MR"
-            ds.Manufacturer = "mrilearn"
-            ds.SeriesDescription = series_description
-            if image_comments:
-                ds.ImageComments = image_comments
-            ds.SeriesNumber = series_number
-            ds.InstanceNumber = k + 1
-            ds.SeriesDate = ds.ContentDate = date
-            ds.SeriesTime = ds.ContentTime = time
-            ds.DerivationDescription = "computed by mrilearn"
-            ds.ScanningSequence = "RM"
-            ds.SequenceVariant = "NONE"
-            ds.ScanOptions = ""
-            ds.MRAcquisitionType = "3D"
-            ds.EchoTime = ""
-            ds.RepetitionTime = ""
-            ds.EchoTrainLength = ""
-            ds.ImagePositionPatient = [_ds(v) for v in ipp]
-            ds.ImageOrientationPatient = iop
-            ds.PixelSpacing = [_ds(dr), _ds(dc)]
-            ds.SliceThickness = _ds(thickness)
-            ds.SpacingBetweenSlices = _ds(thickness)
-            ds.SliceLocation = _ds(float(ipp @ normal))
-            ds.SamplesPerPixel = 1
-            ds.PhotometricInterpretation = "MONOCHROME2"
-            ds.Rows, ds.Columns = int(data.shape[1]), int(data.shape[0])
-            ds.BitsAllocated = 16
-            ds.BitsStored = 16
-            ds.HighBit = 15
-            ds.PixelRepresentation = pixel_rep
-            ds.RescaleSlope = _ds(slope)
-            ds.RescaleIntercept = _ds(inter)
-            ds.RescaleType = "US"
-            ds.WindowCenter = _ds((lo + hi) / 2)
-            ds.WindowWidth = _ds(max(hi - lo, 1.0))
-            pixels = np.ascontiguousarray(stored[:, :, k].T)
-            ds.PixelData = pixels.astype("<i2" if pixel_rep else "<u2").tobytes()
+            ds = _slice_dataset(shared, geometry, k, quantised)
             ds.save_as(tmp / f"IM{k + 1:05d}.dcm", enforce_file_format=True)
-    logger.info("wrote DICOM series %s (%d slices) to %s", series_uid, data.shape[2], folder)
+    logger.info(
+        "wrote DICOM series %s (%d slices) to %s",
+        shared["SeriesInstanceUID"],
+        data.shape[2],
+        folder,
+    )
     return folder

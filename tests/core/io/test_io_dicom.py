@@ -220,3 +220,86 @@ def test_rewrite_replaces_previous_series(tmp_path, volume):
     write_dicom_series(volume, out)
     assert len(list(out.iterdir())) == 6
     assert read_dicom_series(out).meta["SeriesInstanceUID"] != first_uid
+
+
+# ------------------------------------------------- every slice of the series is accounted for
+
+
+def valid_and_broken_copy(tmp_path, volume) -> list:
+    """Write a series, check it reads whole, and return the files (slice order) of a copy."""
+    good = write_dicom_series(volume, tmp_path / "good")
+    assert read_dicom_series(good).data.shape[2] == volume.data.shape[2]
+    return sorted(shutil.copytree(good, tmp_path / "broken").iterdir())
+
+
+def strip_pixels(path) -> None:
+    ds = pydicom.dcmread(path)
+    del ds.PixelData
+    ds.save_as(path)
+
+
+def one_line_error(folder, match: str) -> str:
+    with pytest.raises(DataError, match=match) as err:
+        read_dicom_series(folder)
+    message = str(err.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("index", [-1, 2], ids=["last", "middle"])
+def test_slice_without_pixel_data_is_named(tmp_path, volume, index):
+    """A slice that lost its pixels is an error naming it: not dropped, not a spacing error."""
+    files = valid_and_broken_copy(tmp_path, volume)
+    strip_pixels(files[index])
+    message = one_line_error(files[0].parent, "no pixel data")
+    assert files[index].name in message and "1 of 6 files" in message
+    assert "spacing" not in message
+
+
+def test_duplicate_slice_names_both_files(tmp_path, volume):
+    files = valid_and_broken_copy(tmp_path, volume)
+    copy = files[0].parent / "IM00003_copy.dcm"
+    shutil.copy(files[2], copy)
+    message = one_line_error(files[0].parent, "share a position")
+    assert files[2].name in message and copy.name in message
+
+
+@pytest.mark.parametrize("n_slices", [6, 4])
+def test_missing_slice_names_the_gap(tmp_path, volume, n_slices):
+    """Also in a short stack (gaps 2.5 and 5 mm), where the median spacing would be wrong."""
+    short = Volume(volume.data[:, :, :n_slices].copy(), volume.affine)
+    files = valid_and_broken_copy(tmp_path, short)
+    mid = n_slices // 2
+    files[mid].unlink()
+    message = one_line_error(files[0].parent, "gap")
+    assert f"{files[mid - 1].name} and {files[mid + 1].name}" in message
+    assert (
+        "expected 2.5 mm" in message and "gap of 5 mm" in message and "1 slice missing" in message
+    )
+
+
+def test_two_series_message_names_the_options(tmp_path, volume):
+    files = valid_and_broken_copy(tmp_path, volume)
+    other = write_dicom_series(volume, tmp_path / "other")
+    for f in other.iterdir():
+        shutil.copy(f, files[0].parent / f"other_{f.name}")
+    message = one_line_error(files[0].parent, "2 DICOM series")
+    assert "--series-uid UID" in message and "series_uid=..." in message
+
+
+def test_non_image_dicom_objects_are_skipped(tmp_path, volume):
+    """A DICOMDIR-like object or a report (DICOM without an image SOP class) is not a slice."""
+    files = valid_and_broken_copy(tmp_path, volume)
+    for name, sop_class in [
+        ("DICOMDIR", pydicom.uid.MediaStorageDirectoryStorage),
+        ("report.dcm", pydicom.uid.BasicTextSRStorage),
+    ]:
+        ds = pydicom.dcmread(files[0])
+        del ds.PixelData
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = sop_class
+        ds.SeriesInstanceUID = pydicom.uid.generate_uid()
+        ds.save_as(files[0].parent / name)
+    assert read_dicom_series(files[0].parent).data.shape[2] == 6
+    ds.SeriesInstanceUID = pydicom.dcmread(files[0]).SeriesInstanceUID  # now claims a slice
+    ds.save_as(files[0].parent / "report.dcm")
+    assert "report.dcm" in one_line_error(files[0].parent, "no pixel data")
