@@ -1,5 +1,9 @@
 """Command-line options that commands of several applications share, so that they are
-spelt and documented the same everywhere."""
+spelt and documented the same everywhere.
+
+Conventions: outputs are ``-o/--out``; the global options (:func:`add_global_options`) are
+accepted before or after the command; ``key=value`` overrides anywhere after the config.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,46 @@ import argparse
 from pathlib import Path
 
 
+def add_global_options(p: argparse.ArgumentParser, suppress: bool) -> None:
+    """``--debug``, ``-v``, ``-q``, ``--threads``. On a command's own parser (``suppress``)
+    they leave the value given before the command alone unless given again after it."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    p.add_argument(
+        "--debug", action="store_true", default=default(False), help="tracebacks and debug logs"
+    )
+    p.add_argument(
+        "-v", "--verbose", action="store_true", default=default(False),
+        help="log progress to the terminal",
+    )  # fmt: skip
+    p.add_argument(
+        "-q", "--quiet", action="store_true", default=default(False), help="no progress bars"
+    )
+    p.add_argument(
+        "--threads", type=int, default=default(None),
+        help="CPU threads for PyTorch (default: all cores)",
+    )  # fmt: skip
+
+
+def add_output_argument(
+    p: argparse.ArgumentParser, help: str, required: bool = True, default: Path | None = None,
+    aliases: tuple[str, ...] = (),
+) -> None:  # fmt: skip
+    """``-o/--out PATH`` (``aliases``: older spellings that keep working)."""
+    p.add_argument(
+        "-o", "--out", *aliases, dest="out", type=Path, required=required, default=default,
+        help=help,
+    )  # fmt: skip
+
+
 def add_generator_arguments(
     p: argparse.ArgumentParser, what: str, subjects: int, shape: tuple[int, ...]
 ) -> None:
-    """``--out``, ``--subjects``, ``--seed``, ``--shape``: the options every synthetic data
+    """``-o/--out``, ``--subjects``, ``--seed``, ``--shape``: the options every synthetic data
     generator command shares (``what`` names one generated item, e.g. "subjects")."""
-    p.add_argument("--out", type=Path, required=True, help="output folder (replaced if present)")
+    add_output_argument(p, "output folder (replaced if present)")
     p.add_argument("--subjects", type=int, default=subjects, help=f"number of {what}")
     p.add_argument(
         "--seed", type=int, default=0, help=f"data set seed (different seeds: new {what})"

@@ -15,9 +15,11 @@ import os
 import sys
 from pathlib import Path
 
-from mrilearn import plugins
+from mrilearn import __version__, plugins
+from mrilearn.arguments import add_global_options, add_output_argument
 from mrilearn.errors import ConfigError, MrilearnError
 from mrilearn.federated.cli import add_commands as federated_commands
+from mrilearn.progress import QUIET_ENV
 from mrilearn.registry import applications
 
 log = logging.getLogger("mrilearn")
@@ -27,12 +29,14 @@ DEMO_CONFIG = "sr/demo_mni152"
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("mrilearn").setLevel(logging.DEBUG if args.debug else logging.INFO)
+    if args.quiet:
+        os.environ[QUIET_ENV] = "1"
     if args.threads:
         import torch
 
@@ -47,6 +51,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mrilearn: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the output was piped into e.g. `head`, which has closed it
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115  (Python flushes it at exit)
+        return 0
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse, taking ``key=value`` words anywhere after the config as overrides."""
+    args, extra = parser.parse_known_args(argv)
+    overrides = [a for a in extra if "=" in a and not a.startswith("-")]
+    if extra != overrides or (overrides and "overrides" not in vars(args)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if overrides:
+        args.overrides = [*args.overrides, *overrides]
+    return args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,13 +72,34 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mrilearn",
         description="Deep learning for MRI: super-resolution, Multitasking MRI, segmentation",
     )
-    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress to the terminal")
-    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: all cores)")
+    p.add_argument("--version", action="version", version=f"mrilearn {__version__}")
+    add_global_options(p, suppress=False)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_commands(sub)
+    federated_commands(sub)
+    for app in applications():
+        if app.commands:
+            importlib.import_module(app.commands).add_commands(sub)
+    for command in _all_parsers(sub):
+        add_global_options(command, suppress=True)
+    return p
 
+
+def _all_parsers(sub: argparse._SubParsersAction) -> list[argparse.ArgumentParser]:
+    """Every command's parser, nested ones (``federated server``) included."""
+    found = []
+    for parser in dict.fromkeys(sub.choices.values()):
+        found.append(parser)
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                found += _all_parsers(action)
+    return found
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """The framework's own commands: train, evaluate, infer, demo, export, info, configs."""
     t = sub.add_parser("train", help="train from a YAML config")
-    t.add_argument("config", help="YAML experiment config")
+    t.add_argument("config", help="YAML experiment config, or a packaged name (sr/demo_mni152)")
     t.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.iterations=100")
     t.add_argument("--resume", action="store_true", help="continue from checkpoints/latest.pt")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
@@ -88,13 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="N > 0: mean of N MC-dropout passes plus uncertainty maps (NIfTI, PNG) beside it",
     )
-    i.add_argument("input", type=Path, help="NIfTI file (.nii/.nii.gz) or DICOM series folder")
-    i.add_argument("output", type=Path, help="output .nii/.nii.gz, or a folder for DICOM")
+    i.add_argument("-i", "--input", type=Path, help="NIfTI file or DICOM series folder")
+    add_output_argument(i, "output .nii/.nii.gz, or a folder for DICOM", required=False)
+    i.add_argument("input_path", nargs="?", type=Path, help="the input, given without -i")
+    i.add_argument("output_path", nargs="?", type=Path, help="the output, given without -o")
     i.add_argument("--attention", metavar="X,Y,Z", help="also write this voxel's attention map")
     i.set_defaults(func=cmd_infer)
 
     d = sub.add_parser("demo", help="train and evaluate on the embedded MNI152 data")
-    d.add_argument("--out", type=Path, default=Path("runs"), help="where the run goes")
+    add_output_argument(
+        d, "where the run goes (default: runs)", required=False, default=Path("runs")
+    )
     d.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.iterations=50")
     d.set_defaults(func=cmd_demo)
 
@@ -102,18 +145,20 @@ def build_parser() -> argparse.ArgumentParser:
         "export", help="write a self-contained model package (safetensors, config, ONNX)"
     )
     x.add_argument("--run", required=True, type=Path, help="run directory (runs/<experiment>)")
-    x.add_argument("--out", required=True, type=Path, help="package folder (replaced if present)")
+    add_output_argument(x, "package folder (replaced if present)")
     x.add_argument("--checkpoint", default="best", help="best, latest or a periodic name")
     x.add_argument("--onnx", action="store_true", help="also export model.onnx and check parity")
     x.set_defaults(func=cmd_export)
 
     n = sub.add_parser("info", help="versions, threads, embedded data, components")
+    n.add_argument("--component", metavar="NAME", help="a component's arguments and defaults")
     n.set_defaults(func=cmd_info)
-    federated_commands(sub)
-    for app in applications():
-        if app.commands:
-            importlib.import_module(app.commands).add_commands(sub)
-    return p
+
+    c = sub.add_parser("configs", help="list, show or copy the packaged configs")
+    c.add_argument("action", nargs="?", choices=("list", "show", "copy"), default="list")
+    c.add_argument("name", nargs="?", help="a packaged config, e.g. sr/demo_mni152")
+    c.add_argument("dest", nargs="?", type=Path, help="copy: the file to write")
+    c.set_defaults(func=cmd_configs)
 
 
 # ---------------------------------------------------------------- commands
@@ -144,22 +189,26 @@ def cmd_infer(args: argparse.Namespace) -> int:
     from mrilearn.io import read_volume, write_volume
     from mrilearn.runs import load_run
 
+    source, target = (
+        _one_of(args.input, args.input_path, "-i"),
+        _one_of(args.out, args.output_path, "-o"),
+    )
     trainer = load_run(args.run, args.checkpoint, args.runtime)
-    volume = read_volume(args.input)
+    volume = read_volume(source)
     if args.samples:
         from mrilearn.inference.uncertainty import infer_with_uncertainty
 
-        out, extra = infer_with_uncertainty(trainer, volume, args.samples, args.output)
+        out, extra = infer_with_uncertainty(trainer, volume, args.samples, target)
     else:
         out, extra = trainer.infer_volume(volume), []
-    written = write_volume(out, args.output, **dicom_description(trainer, args.output))
+    written = write_volume(out, target, **dicom_description(trainer, target))
     print(f"wrote {written}")
     for path in extra:
         print(f"wrote {path}")
     if args.attention:
         from mrilearn.inference.maps import write_attention_map
 
-        for path in write_attention_map(trainer, volume, args.attention, args.output):
+        for path in write_attention_map(trainer, volume, args.attention, target):
             print(f"wrote {path}")
     return 0
 
@@ -203,10 +252,13 @@ def cmd_info(args: argparse.Namespace) -> int:
     import torch
 
     from mrilearn import components
+    from mrilearn.engine.device import available_devices
     from mrilearn.io.embedded import embedded_datasets
 
     plugins.load()
-
+    if args.component:
+        print(components.describe(args.component))
+        return 0
     print("versions:")
     for pkg in ("mrilearn", "torch", "numpy", "scipy", "monai", "nibabel", "pydicom", "nilearn"):
         try:
@@ -214,6 +266,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         except md.PackageNotFoundError:
             print(f"  {pkg:9s} not installed")
     print(f"threads: torch {torch.get_num_threads()}, cpus {os.cpu_count()}")
+    print(f"devices: {', '.join(available_devices())}")
     print("embedded data:")
     for name, where in embedded_datasets().items():
         print(f"  {name}: {where}")
@@ -223,7 +276,52 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_configs(args: argparse.Namespace) -> int:
+    import shutil
+
+    from mrilearn.config import packaged_config, packaged_configs
+
+    if args.action == "list":
+        for name, path in packaged_configs().items():
+            print(f"{name:40s} {_first_comment(path)}")
+        return 0
+    if args.name is None:
+        raise ConfigError(f"configs {args.action}: name a config, e.g. sr/demo_mni152")
+    path = packaged_config(args.name)
+    if path is None:
+        raise ConfigError(f"{args.name}: no such packaged config; `mrilearn configs` lists them")
+    if args.action == "show":
+        print(path.read_text(), end="")
+        return 0
+    if args.dest is None:
+        raise ConfigError("configs copy: name the file to write, e.g. my.yaml")
+    if args.dest.exists():
+        raise ConfigError(f"{args.dest}: exists; choose another name")
+    shutil.copyfile(path, args.dest)
+    print(f"wrote {args.dest} (from {args.name}; its _base_, if any, is found by name)")
+    return 0
+
+
 # ----------------------------------------------------------------- helpers
+def _one_of(option: Path | None, positional: Path | None, flag: str) -> Path:
+    if (option is None) == (positional is None):
+        raise ConfigError(f"give the {'input' if flag == '-i' else 'output'} once: {flag} PATH "
+                          "or as a positional argument")  # fmt: skip
+    return option or positional
+
+
+def _first_comment(path: Path) -> str:
+    """A config's one-line description: its ``description`` or first comment line."""
+    import yaml
+
+    text = path.read_text()
+    description = (yaml.safe_load(text) or {}).get("description")
+    if description:
+        return str(description).splitlines()[0]
+    comment = next((line for line in text.splitlines() if line.startswith("#")), "")
+    return comment.lstrip("# ").strip()
+
+
 def _finished(run_dir: Path, cfg: object) -> bool:
     from mrilearn.runs import finished
 

@@ -4,17 +4,23 @@ The registries are filled by :func:`mrilearn.plugins.load`; this module only loo
 
 from __future__ import annotations
 
+import difflib
+import inspect
 from typing import Any
 
 import torch
 
+from mrilearn.errors import ConfigError
 from mrilearn.registry import (
     DATASETS,
+    DEGRADATIONS,
     INFERERS,
     LOSSES,
     MODELS,
     TRAINERS,
     Registry,
+    constructor_parameters,
+    type_name,
 )
 
 OPTIMIZERS: Registry[torch.optim.Optimizer] = Registry("optimizer")
@@ -52,6 +58,30 @@ def build(section: str, spec: dict[str, Any], **supplied: Any) -> Any:
     """Build the component of one config section."""
     registry, _ = SECTIONS[section]
     return registry.build(spec, section, **supplied)
+
+
+def describe(name: str) -> str:
+    """A component's kind, summary and the arguments a config section may give it (type and
+    default), for ``mrilearn info --component NAME``."""
+    kinds = [*SECTIONS.values(), (DEGRADATIONS, set())]
+    found = [(reg, supplied) for reg, supplied in kinds if name in reg]
+    if not found:
+        known = sorted({n for reg, _ in kinds for n in reg.names()})
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"unknown component {name!r}{hint} (`mrilearn info` lists them)")
+    registry, supplied = found[0]
+    factory = registry.get(name)
+    params, hints, _ = constructor_parameters(factory)
+    summary = (inspect.getdoc(factory) or "").split("\n\n")[0].replace("\n", " ")
+    lines = [f"{name} ({registry.kind})", f"  {summary}" if summary else "", "arguments:"]
+    for key, p in params.items():
+        if key in supplied:
+            continue
+        kind = type_name(hints.get(key, p.annotation))
+        default = "required" if p.default is inspect.Parameter.empty else f"default {p.default!r}"
+        lines.append(f"  {key}: {kind} ({default})")
+    return "\n".join(line for line in lines if line)
 
 
 def registered() -> dict[str, list[str]]:

@@ -183,6 +183,14 @@ def matches_type(value: Any, hint: Any) -> bool:
 
 
 def type_name(hint: Any) -> str:
+    nested = nested_registry(hint)
+    if nested is not None:
+        optional = type(None) in typing.get_args(hint)
+        return f"{{name: <{nested.kind}>, ...}}" + (" | None" if optional else "")
+    if typing.get_origin(hint) is typing.Literal:
+        return " | ".join(repr(a) for a in typing.get_args(hint))
+    if typing.get_origin(hint) is not None:  # list[int], dict[str, Any], X | None
+        return str(hint).replace("typing.", "")
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 

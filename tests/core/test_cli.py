@@ -102,3 +102,60 @@ def test_infer_bad_inputs_fail_cleanly(trained_run: Path, tmp_path: Path, capsys
     assert [p.name for p in work.iterdir()] == ["corrupt.nii.gz"]  # nothing half-written
     assert main(["infer", "--run", str(work), str(corrupt), str(out)]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith("mrilearn 0.")
+
+
+def test_global_options_after_the_command_and_overrides_anywhere(config_file, monkeypatch):
+    import torch
+
+    threads = torch.get_num_threads()
+    monkeypatch.setenv("MRILEARN_QUIET", "")
+    path = config_file(train={"iterations": 2, "val_every": 0, "checkpoint_every": 0})
+    try:
+        assert main(["train", "--threads", "1", "-q", str(path), "train.iterations=2"]) == 0
+        assert torch.get_num_threads() == 1
+        assert main(["train", str(path), "--resume", "train.iterations=3", "-v"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    cfg = load_config(path)
+    from mrilearn.engine.checkpoint import load_checkpoint
+
+    latest = Path(cfg.output_dir) / cfg.experiment / "checkpoints" / "latest.pt"
+    assert load_checkpoint(latest)["iteration"] == 3
+    with pytest.raises(SystemExit) as exit_:
+        main(["info", "stray=1"])  # a command without overrides
+    assert exit_.value.code == 2
+
+
+def test_info_shows_a_components_arguments(capsys):
+    assert main(["info", "--component", "MarginCrop"]) == 0
+    out = capsys.readouterr().out
+    assert "MarginCrop (inferer)" in out
+    assert "margin: int (default 3)" in out and "roi_size: list[int] (default [70, 70, 70])" in out
+    assert main(["info", "--component", "MarginCorp"]) == 2
+    assert "did you mean MarginCrop" in capsys.readouterr().err
+
+
+def test_packaged_configs_by_name_from_any_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["configs"]) == 0
+    listing = capsys.readouterr().out
+    assert "sr/demo_mni152" in listing and "seg/demo_synthetic" in listing
+    assert main(["configs", "show", "sr/demo_mni152"]) == 0
+    assert "MarginCrop" in capsys.readouterr().out
+    assert main(["configs", "copy", "sr/base", "my.yaml"]) == 0
+    assert load_config(tmp_path / "my.yaml").experiment == load_config("sr/base").experiment
+    assert main(["configs", "copy", "sr/base", "my.yaml"]) == 2  # never overwrites
+    assert main(["configs", "show", "sr/nope"]) == 2
+
+    small = ["train.iterations=2", "train.val_every=2", "data.patch_size=[12,12,12]",
+             "data.val_patches=1", "train.batch_size=1", "evaluation.figures=false",
+             "model.blocks=1", "model.units=2", f"output_dir={tmp_path / 'runs'}"]  # fmt: skip
+    assert main(["train", "sr/demo_mni152", *small]) == 0
+    assert (tmp_path / "runs" / "demo_mni152" / "checkpoints" / "latest.pt").is_file()

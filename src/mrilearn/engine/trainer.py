@@ -30,7 +30,6 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from tqdm import tqdm
 
 from mrilearn import components
 from mrilearn.config import Config
@@ -40,6 +39,7 @@ from mrilearn.engine.distributed import DistInfo, all_reduce_flag, gather_object
 from mrilearn.engine.logger import RunLogger
 from mrilearn.errors import CheckpointError, ConfigError, MrilearnError
 from mrilearn.io.volume import Volume
+from mrilearn.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -241,13 +241,11 @@ class Trainer:
             log.info("resumed from %s at iteration %d", path, self.iteration)
         logger = RunLogger(self.run_dir, self.dist.is_main, self.iteration if resume else None)
         previous = self._install_signal_handlers()
-        bar = tqdm(
+        bar = progress_bar(
             total=tc.iterations,
             initial=self.iteration,
             desc=self.cfg.experiment,
-            disable=not self.dist.is_main,
-            dynamic_ncols=True,
-            mininterval=1.0,
+            enabled=None if self.dist.is_main else False,
         )
         start, start_iter = time.perf_counter(), self.iteration
         try:
@@ -284,7 +282,7 @@ class Trainer:
         return stats
 
     def _after_step(
-        self, stats: dict[str, float], logger: RunLogger, bar: tqdm, t0: float, i0: int
+        self, stats: dict[str, float], logger: RunLogger, bar: Any, t0: float, i0: int
     ) -> None:
         tc, it = self.cfg.train, self.iteration
         last = it == tc.iterations

@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from monai.inferers import sliding_window_inference
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from mrilearn.errors import ConfigError, DataError
+from mrilearn.progress import progress_bar
 from mrilearn.registry import INFERERS
 
 Model = Callable[[Tensor], Tensor]
@@ -194,7 +194,8 @@ class MarginCrop:
         device = torch.device(self.device) if self.device else batch.device
         out: Tensor | None = None
         chunks = self._chunks(jobs)
-        bar = tqdm(chunks, total=-(-len(jobs) // self.sw_batch_size), disable=not self.progress)
+        total = -(-len(jobs) // self.sw_batch_size)
+        bar = progress_bar(chunks, total=total, desc="patches", enabled=self.progress)
         for chunk in bar:
             patches = torch.stack([batch[(b, slice(None), *self._window(t))] for b, t in chunk]).to(
                 device

@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from mrilearn.physics.linop import Linop, inner
+from mrilearn.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +58,7 @@ class Alg:
 
     def run(self, progress: bool | None = None) -> np.ndarray:
         """Iterate until done with a tqdm bar (``None``: only on a terminal); return the result."""
-        with tqdm(
-            total=self.max_iter, desc=self.desc, disable=None if progress is None else not progress
-        ) as bar:
+        with progress_bar(total=self.max_iter, desc=self.desc, enabled=progress) as bar:
             while not self.done():
                 self.update()
                 bar.update(1)

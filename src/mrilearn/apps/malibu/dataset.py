@@ -21,7 +21,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from mrilearn.apps.malibu.data import MANIFEST, canonicalize
 from mrilearn.apps.mtmri.config import MtmriConfig, SimulateConfig
@@ -30,6 +29,7 @@ from mrilearn.apps.mtmri.recon import reconstruct
 from mrilearn.apps.mtmri.simulate import build_subject, simulate
 from mrilearn.errors import DataError
 from mrilearn.io.atomic import atomic_path, atomic_write, write_json_atomic
+from mrilearn.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +127,8 @@ def generate_dataset(
     write_json_atomic(info_path, {"config": config, "subject_ranges": SUBJECT_RANGES})
     todo = [i for i in range(subjects) if not (out / f"{subject_id(i)}.npz").is_file()]
     log.info("%d of %d subjects to generate in %s", len(todo), subjects, out)
-    disable = None if progress is None else not progress  # None: a bar only on a terminal
-    with tqdm(
-        total=subjects, initial=subjects - len(todo), desc="subjects", disable=disable
+    with progress_bar(
+        total=subjects, initial=subjects - len(todo), desc="subjects", enabled=progress
     ) as bar:
         if workers <= 1:
             for i in todo:

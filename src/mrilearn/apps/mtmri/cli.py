@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mrilearn.apps.mtmri.config import MtmriConfig
+from mrilearn.arguments import add_output_argument
 from mrilearn.errors import ConfigError
 
 
@@ -41,9 +42,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("kind", choices=SIMULATIONS, help="what to simulate")
     s.add_argument("config", help="YAML config or packaged name (e.g. mtmri/default)")
     s.add_argument("overrides", nargs="*", help="dotted overrides, e.g. simulate.seed=3")
-    s.add_argument(
-        "--out", required=True, type=Path, help="raw data file (.npz); mtmri-dataset: a folder"
-    )
+    add_output_argument(s, "raw data file (.npz); mtmri-dataset: a folder")
     s.add_argument("--subjects", type=int, default=32, help="mtmri-dataset: number of subjects")
     s.add_argument("--workers", type=int, default=1, help="mtmri-dataset: parallel processes")
     s.set_defaults(func=cmd_simulate)
@@ -52,7 +51,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r.add_argument("config", help="YAML config with a recon section")
     r.add_argument("overrides", nargs="*", help="dotted overrides, e.g. recon.rank=8")
     r.add_argument("--data", required=True, type=Path, help="raw data file (.npz)")
-    r.add_argument("--out", required=True, type=Path, help="output folder")
+    add_output_argument(r, "output folder")
     r.add_argument(
         "--method",
         choices=("iterative", "malibu"),

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mrilearn.apps.sr import angio
-from mrilearn.arguments import add_generator_arguments
+from mrilearn.arguments import add_generator_arguments, add_output_argument
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def add_perceptual_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--data", required=True, help="HR folder of NIfTI files, CSV manifest, or 'mni152'"
     )
-    p.add_argument("--out", required=True, type=Path, help="model file to write (.npz)")
+    add_output_argument(p, "model file to write (.npz)")
     p.add_argument("--axis", type=int, default=0, help="slice axis (default 0)")
     p.add_argument("--patch-size", type=int, default=32, help="NIQE patch size (default 32)")
     p.add_argument(
@@ -41,7 +41,7 @@ def add_perceptual_commands(subparsers: argparse._SubParsersAction) -> None:
         "sr-compare", help="table and PSNR-vs-NIQE plot of several evaluated SR runs"
     )
     p.add_argument("runs", nargs="+", type=Path, help="run directories, each evaluated")
-    p.add_argument("--out", required=True, type=Path, help="output folder")
+    add_output_argument(p, "output folder")
     p.set_defaults(func=cmd_sr_compare)
 
 
@@ -119,7 +119,7 @@ def add_uncertainty_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", default="best", help="best, latest or a periodic name")
     p.add_argument("--split", default="test", help="held-out split to measure on")
     p.add_argument("--samples", type=int, default=8, help="MC-dropout passes")
-    p.add_argument("--out", type=Path, help="where uncertainty.json goes (default: the run)")
+    add_output_argument(p, "where uncertainty.json goes (default: the run)", required=False)
     p.set_defaults(func=cmd_uncertainty)
 
 

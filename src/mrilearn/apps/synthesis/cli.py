@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mrilearn.arguments import add_output_argument
+
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     s = subparsers.add_parser(
@@ -14,8 +16,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--run", required=True, type=Path, help="a SPADE run directory")
     s.add_argument("--checkpoint", default="best", help="best, latest or a periodic name")
     s.add_argument("labels", type=Path, help="label map .nii/.nii.gz, or a folder of them")
-    s.add_argument("-o", "--output", required=True, type=Path,
-                   help="output .nii/.nii.gz (for a file) or folder (for a folder)")  # fmt: skip
+    add_output_argument(s, "output .nii/.nii.gz (for a file) or folder (for a folder)",
+                        aliases=("--output",))  # fmt: skip
     s.add_argument("--seed", type=int, help="draw the noise z from this seed (default z = 0)")
     s.add_argument("--min-foreground", type=float,
                    help="slices with fewer labelled pixels (fraction) are left as background "
@@ -28,7 +30,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     e.add_argument("--spade", type=Path, required=True, help="SPADE config (configs/synth/)")
     e.add_argument("--seg", type=Path, required=True, help="segmentation config")
-    e.add_argument("--out", type=Path, required=True, help="experiment folder (runs replaced)")
+    add_output_argument(e, "experiment folder (runs replaced)")
     e.add_argument("--extra-subjects", type=int, default=8,
                    help="new synthetic-abdomen label maps to synthesise images for")  # fmt: skip
     e.add_argument("--extra-labels", type=Path, help="or: a folder of extra label maps")
@@ -46,7 +48,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     from mrilearn.apps.synthesis.synthesize import synthesize_paths
 
     records = synthesize_paths(
-        args.run, args.labels, args.output, args.seed, args.min_foreground, args.checkpoint
+        args.run, args.labels, args.out, args.seed, args.min_foreground, args.checkpoint
     )
     for r in records:
         skipped = len(r["skipped_slices"])
