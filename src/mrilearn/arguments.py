@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 def add_global_options(p: argparse.ArgumentParser, suppress: bool) -> None:
-    """``--debug``, ``-v``, ``-q``, ``--threads``. On a command's own parser (``suppress``)
+    """``--debug``, ``-v``, ``-q``, ``--threads``, ``--device``. On a command's own parser (``suppress``)
     they leave the value given before the command alone unless given again after it."""
 
     def default(value: object) -> object:
@@ -31,6 +31,10 @@ def add_global_options(p: argparse.ArgumentParser, suppress: bool) -> None:
     p.add_argument(
         "--threads", type=int, default=default(None),
         help="CPU threads for PyTorch (default: all cores)",
+    )  # fmt: skip
+    p.add_argument(
+        "--device", default=default(None), metavar="DEVICE",
+        help="auto (default), cpu, cuda, cuda:N or mps",
     )  # fmt: skip
 
 
