@@ -1,9 +1,9 @@
 """MALIBU vs the iterative spatial-factor recon, seconds per slice at the protocol size.
 
-One simulated slice at 160², 8 coils, L = 32: the fastest iterative recon
-(Toeplitz E*E, 20 ADMM × 20 CG; set-up + applications × seconds per application, as in
-``bench/mtmri_recon.py``) against one forward pass of each MALIBU network on the 2L-channel
-U0. The networks are timed untrained (run time does not depend on the weights), CPU-sized and
+One simulated slice at 160², 8 coils, L = 32: the fastest iterative recon (Toeplitz E*E on
+torch tensors, as ``mrilearn recon`` runs it, 20 ADMM × 20 CG; set-up + applications ×
+seconds per application, as in ``bench/mtmri_recon.py``) against one forward pass of each
+MALIBU network on the 2L-channel U0. The networks are timed untrained (run time does not depend on the weights), CPU-sized and
 at the dissertation's width (growth 128). Ratios are given for the forward pass alone (what
 the dissertation's 0.39 s per slice measures) and with the back-projection U0 = E*_{Φ,pc}(d)
 that the network needs included.
@@ -69,9 +69,9 @@ def main() -> None:
     u0_s = time.perf_counter() - start
     start = time.perf_counter()
     enc.adjoint(data)
-    toeplitz = enc.normal()
+    toeplitz = enc.normal().to("cpu")
     setup_s = time.perf_counter() - start
-    x = np.random.default_rng(0).standard_normal(u0.shape).astype(np.complex64)
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal(u0.shape).astype(np.complex64))
     per_apply = seconds_per_application(toeplitz, x, args.repeats)
     iterative_s = setup_s + applications(args.admm, args.cg) * per_apply
 

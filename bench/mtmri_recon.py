@@ -1,21 +1,27 @@
-"""Iterative MT-MRI spatial-factor recon per slice: NUFFT normal operator vs Toeplitz embedding.
+"""Iterative MT-MRI spatial-factor recon per slice: E*E as a NUFFT pair, and by Toeplitz
+embedding in NumPy (the reference) and in torch, side by side in one run.
 
-The problem is the ADMM of ``mrilearn recon`` on one simulated slice: the default
-scan (4128 readouts, 3096 imaging spokes) at 160², 8 coils, L = 32, 20 ADMM × 20 CG
-iterations. E*E is applied either as NUFFT → Φ-sampling → adjoint (``Linop.normal``, two
-NUFFTs of L × C images per application) or by Toeplitz embedding (``ToeplitzNormal``: FFTs on
-the 2N grid, no NUFFT). Both ADMMs start from the same point, so their results must agree
-(NRMSE < 1e-3). With ``--sigpy`` the same E is also built from SigPy's operators (NUFFT,
-Multiply, Sum) and its normal operator E.N is timed and compared.
+The problem is the ADMM of ``mrilearn recon`` on one simulated slice: the default scan
+(4128 readouts, 3096 imaging spokes) at 160², 8 coils, L = 32, 20 ADMM × 20 CG iterations.
+E*E is applied as NUFFT → Φ-sampling → adjoint (``Linop.normal``, two NUFFTs of L × C images
+per application) or by Toeplitz embedding (``ToeplitzNormal``: FFTs on the 2N grid, no NUFFT),
+once on NumPy arrays (scipy.fft, NumPy's matmul: the implementation ``recon`` used before)
+and once on torch tensors (what ``recon`` runs now). Both Toeplitz operators share one set of
+kernels. Each application is timed ``--repeats`` times, the operators taking turns so that a
+change of load hits all of them; the table gives medians. Then the same ADMM runs with each
+Toeplitz operator from the same E*d, the two taking turns iteration by iteration, and the
+NRMSE between the two U is printed. With
+``--sigpy`` the same E is also built from SigPy's operators (NUFFT, Multiply, Sum) and its E.N
+is timed and compared.
 
 A solve applies E*E ``15 + admm × (cg + 2)`` times (power iteration, CG start residual, CG
-steps, objective). Minutes-long solves are out of reach on a shared 2-core machine, so
-``--run-admm/--run-cg`` set the iterations actually run (default: all; ``--run-admm 0`` runs
-no solve); the ``--admm × --cg`` time is then projected as set-up + applications × measured
-seconds per application, and the table says which numbers are measured and which projected.
+steps, objective). ``--run-admm/--run-cg`` set the iterations actually run (default: all;
+``--run-admm 0`` runs no solve); the ``--admm × --cg`` time is then projected as set-up +
+applications × measured seconds per application, and the table says which numbers are
+measured and which projected.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/mtmri_recon.py --quick --sigpy  # 96², L 12, 5×5
-    OMP_NUM_THREADS=1 .venv/bin/python bench/mtmri_recon.py --run-admm 0     # 160², L 32
+    OMP_NUM_THREADS=1 .venv/bin/python bench/mtmri_recon.py --threads 1     # 160², L 32
+    OMP_NUM_THREADS=1 .venv/bin/python bench/mtmri_recon.py --threads 1 --quick --sigpy
 """
 
 from __future__ import annotations
@@ -23,17 +29,18 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import subprocess
 import time
-from importlib import resources
 from typing import Any
 
 import numpy as np
+import torch
 
 from mrilearn.apps.mtmri.config import load_config
-from mrilearn.apps.mtmri.recon import spatial_factor_admm, subspace_encoding, temporal_model
+from mrilearn.apps.mtmri.recon import spatial_factor_solver, subspace_encoding, temporal_model
 from mrilearn.apps.mtmri.simulate import simulate
-from mrilearn.physics.linop import Linop
-from mrilearn.physics.nufft import SubspaceEncoding
+from mrilearn.physics.encoding import SubspaceEncoding
+from mrilearn.physics.linop import Array, Linop, to_numpy
 
 POWER_ITERATIONS = 15  # solvers.max_eigenvalue's default
 
@@ -43,19 +50,45 @@ def applications(admm: int, cg: int) -> int:
     return POWER_ITERATIONS + admm * (cg + 2)
 
 
-def seconds_per_application(op: Linop, x: np.ndarray, repeats: int) -> float:
-    """Median wall time of ``op.forward(x)`` after one untimed call (plans, JIT compilation)."""
-    op.forward(x)
-    times = []
+def seconds_per_application(op: Linop, x: Array, repeats: int) -> float:
+    """Median wall time of ``op.forward(x)`` after one untimed call (plans, buffers)."""
+    return float(np.median(interleaved_seconds({"op": op}, {"op": x}, repeats)["op"]))
+
+
+def interleaved_seconds(
+    ops: dict[str, Linop], inputs: dict[str, Array], repeats: int
+) -> dict[str, list[float]]:
+    """Wall times of ``repeats`` applications of each operator, taking turns (after one
+    untimed call each)."""
+    for name, op in ops.items():
+        op.forward(inputs[name])
+    times: dict[str, list[float]] = {name: [] for name in ops}
     for _ in range(repeats):
-        start = time.perf_counter()
-        op.forward(x)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        for name, op in ops.items():
+            start = time.perf_counter()
+            op.forward(inputs[name])
+            times[name].append(time.perf_counter() - start)
+    return times
 
 
-def nrmse(x: np.ndarray, ref: np.ndarray) -> float:
+def nrmse(x: Array, ref: Array) -> float:
+    x, ref = to_numpy(x), to_numpy(ref)
     return float(np.linalg.norm(x - ref) / np.linalg.norm(ref))
+
+
+def cpu_model() -> str:
+    """``lscpu``'s model name and whether the CPU has native bf16 (AVX512-BF16 or AMX)."""
+    try:
+        info = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown CPU"
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    flags = fields.get("Flags", "").split()
+    bf16 = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+    return (
+        f"{fields.get('Model name', '?').strip()}, {fields.get('CPU(s)', '?').strip()} CPUs, "
+        f"native bf16: {', '.join(bf16) if bf16 else 'no'}"
+    )
 
 
 class SigpyNormal(Linop):
@@ -86,10 +119,9 @@ class SigpyNormal(Linop):
 READOUTS = 4128
 
 
-def simulated_slice(matrix: int, coils: int, rank: int) -> tuple[Any, Any, np.ndarray]:
+def simulated_slice(matrix: int, coils: int, rank: int) -> tuple[Any, SubspaceEncoding, Any]:
     """The default scan, shortened to READOUTS, simulated at ``matrix``², ``coils`` coils, rank
-    L = ``rank`` (oracle gating): its config, subspace encoding E_Φ and imaging data."""
-    config = resources.files("mrilearn") / "configs" / "mtmri" / "default.yaml"
+    L = ``rank`` (oracle gating): its config, subspace encoding E_Φ (NumPy) and imaging data."""
     overrides = [
         f"simulate.phantom.matrix={matrix}",
         f"simulate.phantom.coils={coils}",
@@ -97,13 +129,13 @@ def simulated_slice(matrix: int, coils: int, rank: int) -> tuple[Any, Any, np.nd
         f"recon.rank={rank}",
         "recon.gating=oracle",
     ]
-    cfg = load_config(str(config), overrides)
+    cfg = load_config("mtmri/default", overrides)
     raw = simulate(cfg.simulate)
-    enc, data = subspace_encoding(raw, cfg.recon, temporal_model(raw, cfg.recon))
+    enc, data = subspace_encoding(raw, cfg.recon, temporal_model(raw, cfg.recon), device=None)
     return cfg, enc, data
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="96², 8 coils, L 12, 5 ADMM × 5 CG")
     p.add_argument("--matrix", type=int, default=160)
@@ -113,83 +145,123 @@ def main() -> None:
     p.add_argument("--cg", type=int, default=20, help="CG iterations per ADMM iteration")
     p.add_argument("--run-admm", type=int, help="ADMM iterations actually run (default --admm)")
     p.add_argument("--run-cg", type=int, help="CG iterations actually run (default --cg)")
-    p.add_argument("--repeats", type=int, default=3, help="timings of one E*E application")
+    p.add_argument("--repeats", type=int, default=5, help="timings of one E*E application")
+    p.add_argument("--device", default="cpu", help="torch device of the torch operator")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     p.add_argument("--sigpy", action="store_true", help="also time SigPy's E*E")
     args = p.parse_args()
     if args.sigpy and importlib.util.find_spec("sigpy") is None:
         p.error("--sigpy needs SigPy: pip install -c constraints.txt -e '.[sigpy]'")
     if args.quick:
         args.matrix, args.rank, args.admm, args.cg = 96, 12, 5, 5
-    run_admm = args.admm if args.run_admm is None else args.run_admm
-    run_cg = args.cg if args.run_cg is None else args.run_cg
+    args.run_admm = args.admm if args.run_admm is None else args.run_admm
+    args.run_cg = args.cg if args.run_cg is None else args.run_cg
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
 
+
+def main() -> None:
+    args = parse_args()
+    device = torch.device(args.device)
     cfg, enc, data = simulated_slice(args.matrix, args.coils, args.rank)
-    samples = data.shape[1] * data.shape[2]
     start = time.perf_counter()
     rhs = enc.adjoint(data)
     rhs_s = time.perf_counter() - start
     start = time.perf_counter()
     toeplitz = enc.normal()
     kernels_s = time.perf_counter() - start
-    operators = {"NUFFT normal": Linop.normal(enc), "Toeplitz normal": toeplitz}
-    setup = {"NUFFT normal": rhs_s, "Toeplitz normal": rhs_s + kernels_s}
+    start = time.perf_counter()
+    on_torch = toeplitz.to(device)
+    to_device_s = time.perf_counter() - start
+    ops = {"NUFFT pair": Linop.normal(enc), "Toeplitz, NumPy": toeplitz}
+    ops[f"Toeplitz, torch ({device})"] = on_torch
     if args.sigpy:
-        start = time.perf_counter()
-        operators["SigPy NUFFT normal"] = SigpyNormal(enc)
-        setup["SigPy NUFFT normal"] = rhs_s + time.perf_counter() - start
-
-    x = np.random.default_rng(0).standard_normal(rhs.shape).astype(np.complex64)
-    reference = toeplitz.forward(x)
-    rows = []
-    results = {}
-    for name, op in operators.items():
-        per_apply = seconds_per_application(op, x, args.repeats)
-        op_error = nrmse(op.forward(x), reference)
-        run_s = None
-        if run_admm and name != "SigPy NUFFT normal":
-            start = time.perf_counter()
-            results[name], _ = spatial_factor_admm(
-                op,
-                rhs,
-                float(np.linalg.norm(data) ** 2),
-                cfg.recon.lam,
-                cfg.recon.rho,
-                run_admm,
-                run_cg,
-                progress=False,
-            )
-            run_s = setup[name] + time.perf_counter() - start
-        projected = setup[name] + applications(args.admm, args.cg) * per_apply
-        rows.append((name, per_apply, op_error, run_s, projected))
-        print(f"{name}: {per_apply:.3f} s per E*E, solve {run_s} s", flush=True)
-
-    agreement = (
-        f"{nrmse(results['Toeplitz normal'], results['NUFFT normal']):.2e}" if results else "–"
-    )
-    measured = (run_admm, run_cg) == (args.admm, args.cg)
+        ops["SigPy NUFFT normal"] = SigpyNormal(enc)
     print(
         f"\n{args.matrix}², {args.coils} coils, L = {args.rank}, {data.shape[1]} imaging spokes × "
-        f"{data.shape[2]} samples ({samples} samples), OMP_NUM_THREADS="
-        f"{os.environ.get('OMP_NUM_THREADS', 'unset')}; solve run: {run_admm} ADMM × {run_cg} CG; "
-        f"U(Toeplitz) vs U(NUFFT) NRMSE {agreement}\n"
+        f"{data.shape[2]} samples; {cpu_model()}; OMP_NUM_THREADS="
+        f"{os.environ.get('OMP_NUM_THREADS', 'unset')}, torch threads {torch.get_num_threads()}; "
+        f"E*d {rhs_s:.1f} s, Toeplitz kernels {kernels_s:.1f} s, to {device} {to_device_s:.2f} s"
     )
-    kind = "measured" if measured else "projected"
-    run_col = f" {run_admm}×{run_cg} solve s (measured) |" if run_admm and not measured else ""
+    inputs = {
+        "x = noise": np.random.default_rng(0).standard_normal(rhs.shape).astype(np.complex64),
+        "x = E*d (smooth, like the iterates)": rhs / np.linalg.norm(rhs),
+    }
+    for kind, x in inputs.items():
+        median = operator_table(ops, x, on_torch, args.repeats, kind)
+    if args.run_admm:
+        solves(args, cfg, rhs, float(np.linalg.norm(data) ** 2), toeplitz, on_torch, median)
+
+
+def operator_table(
+    ops: dict[str, Linop], x: np.ndarray, on_torch: Linop, repeats: int, kind: str
+) -> dict[str, float]:
+    """Time every operator on ``x`` (as a tensor for the torch one), print the table, and
+    return the medians."""
+    device = on_torch.kernels.device
+    inputs = {n: torch.from_numpy(x).to(device) if op is on_torch else x for n, op in ops.items()}
+    median = {n: float(np.median(t)) for n, t in interleaved_seconds(ops, inputs, repeats).items()}
+    reference = ops["Toeplitz, NumPy"].forward(x)
     print(
-        f"| E*E | s per application | NRMSE of E*E x vs Toeplitz |{run_col} "
-        f"{args.admm}×{args.cg} solve s ({kind}) | time vs Toeplitz |"
+        f"\n{kind}:\n\n| E*E | s per application (median of {repeats}) | vs NUFFT pair | "
+        "time vs NumPy Toeplitz | NRMSE of E*E x vs NumPy Toeplitz |"
     )
-    print("|---" * (5 + bool(run_col)) + "|")
-    toeplitz_total = rows[1][4] if not measured else rows[1][3]
-    for name, per_apply, op_error, run_s, projected in rows:
-        total = run_s if measured and run_s is not None else projected
-        run = "" if not run_col else (" – |" if run_s is None else f" {run_s:.1f} |")
+    print("|---|---|---|---|---|")
+    for name, op in ops.items():
+        error = nrmse(op.forward(inputs[name]), reference)
         print(
-            f"| {name} | {per_apply:.3f} | {op_error:.1e} |{run} {total:.1f} | "
-            f"{total / toeplitz_total:.1f}× |"
+            f"| {name} | {median[name]:.3f} | {median['NUFFT pair'] / median[name]:.1f}× | "
+            f"{median[name] / median['Toeplitz, NumPy']:.2f}× | "
+            f"{'–' if name == 'Toeplitz, NumPy' else f'{error:.1e}'} |"
         )
-    if args.sigpy:
-        print("\nSigPy: solve time projected from its seconds per application (no solve run).")
+    return median
+
+
+def solves(
+    args: argparse.Namespace,
+    cfg: Any,
+    rhs: np.ndarray,
+    data_norm2: float,
+    toeplitz: Linop,
+    on_torch: Linop,
+    median: dict[str, float],
+) -> None:
+    """The ADMM with the NumPy and the torch Toeplitz operator from the same E*d, taking turns
+    iteration by iteration so that a change of load hits both; timed."""
+    device = on_torch.kernels.device
+    rhs_torch = torch.from_numpy(rhs).to(device)
+    solvers, seconds = {}, {}
+    for name, op, b in (("NumPy", toeplitz, rhs), (f"torch ({device})", on_torch, rhs_torch)):
+        start = time.perf_counter()
+        solvers[name] = spatial_factor_solver(
+            op, b, data_norm2, cfg.recon.lam, cfg.recon.rho, args.run_admm, args.run_cg
+        )
+        seconds[name] = time.perf_counter() - start
+    while not all(admm.done() for admm, _ in solvers.values()):
+        for name, (admm, _) in solvers.items():
+            start = time.perf_counter()
+            admm.update()
+            seconds[name] += time.perf_counter() - start
+    results = {name: admm.result() * unit for name, (admm, unit) in solvers.items()}
+    names = list(results)
+    measured = (args.run_admm, args.run_cg) == (args.admm, args.cg)
+    print(
+        f"\n{args.run_admm} ADMM × {args.run_cg} CG from E*d, U(torch) vs U(NumPy) NRMSE "
+        f"{nrmse(results[names[1]], results[names[0]]):.1e}; measured "
+        + ", ".join(f"{name} {seconds[name]:.1f} s" for name in names)
+        + "\n"
+    )
+    kind = "measured" if measured else "projected from s per application"
+    print(f"| ADMM with Toeplitz E*E | {args.admm}×{args.cg} solve s ({kind}) | time vs NumPy |")
+    print("|---|---|---|")
+    per_apply = (median["Toeplitz, NumPy"], median[next(k for k in median if "torch" in k)])
+    totals = [
+        seconds[name] if measured else applications(args.admm, args.cg) * s
+        for name, s in zip(names, per_apply)
+    ]
+    for name, total in zip(names, totals):
+        print(f"| {name} | {total:.1f} | {total / totals[0]:.2f}× |")
 
 
 if __name__ == "__main__":

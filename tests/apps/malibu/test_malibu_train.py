@@ -25,12 +25,19 @@ SUBJECTS = 6
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
+    import torch
+
     out = tmp_path_factory.mktemp("malibu") / "data"
-    args = ["simulate", "mtmri-dataset", TINY, *DATA_OVERRIDES, "--out", str(out)]
-    assert main([*args, "--subjects", str(SUBJECTS - 1)]) == 0
-    first = (out / "sub0000.npz").stat().st_mtime_ns
-    assert main([*args, "--subjects", str(SUBJECTS)]) == 0  # resumes: only the new subject
-    assert (out / "sub0000.npz").stat().st_mtime_ns == first
+    # one thread, as the single_thread fixture: the tiny recons' torch ops on busy cores
+    args = ["--threads", "1", "simulate", "mtmri-dataset", TINY, *DATA_OVERRIDES, "--out", str(out)]
+    threads = torch.get_num_threads()
+    try:
+        assert main([*args, "--subjects", str(SUBJECTS - 1)]) == 0
+        first = (out / "sub0000.npz").stat().st_mtime_ns
+        assert main([*args, "--subjects", str(SUBJECTS)]) == 0  # resumes: only the new subject
+        assert (out / "sub0000.npz").stat().st_mtime_ns == first
+    finally:
+        torch.set_num_threads(threads)
     return out
 
 

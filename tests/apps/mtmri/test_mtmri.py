@@ -28,7 +28,7 @@ def tiny_raw(tmp_path_factory) -> Path:
     return path
 
 
-def test_t1_map_matches_the_phantom_in_blood_and_myocardium():
+def test_t1_map_matches_the_phantom_in_blood_and_myocardium(single_thread):
     cfg = load_config(
         TINY,
         [
@@ -60,7 +60,9 @@ def test_t1_map_matches_the_phantom_in_blood_and_myocardium():
     assert rows["liver"]["interior_voxels"] > 20 and abs(rows["liver"]["interior_bias_pct"]) < 4
 
 
-def test_cli_simulate_then_recon_writes_results_and_report(tiny_raw: Path, tmp_path: Path, capsys):
+def test_cli_simulate_then_recon_writes_results_and_report(
+    tiny_raw: Path, tmp_path: Path, capsys, single_thread
+):
     raw = read_raw(tiny_raw)
     assert raw.kspace.shape == (4, 800, 32) and raw.navigator.sum() == 200
     out = tmp_path / "recon"
@@ -100,6 +102,19 @@ def test_bad_raw_file_is_a_clear_error_and_writes_nothing(
     out = tmp_path / "out"
     assert main(["recon", TINY, "--data", str(bad), "--out", str(out)]) == 2
     assert "mrilearn: error:" in capsys.readouterr().err and not out.exists()
+
+
+def test_recon_on_a_device_that_is_not_there_is_a_one_line_error(
+    tiny_raw: Path, tmp_path: Path, capsys
+):
+    out = tmp_path / "out"
+    assert (
+        main(["recon", TINY, "--data", str(tiny_raw), "--out", str(out), "--device", "cuda:99"])
+        == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert "not available" in err and "cpu" in err and len(err.splitlines()) == 1
+    assert not out.exists()
 
 
 def test_rank_larger_than_the_navigator_supports_is_rejected(tiny_raw: Path):

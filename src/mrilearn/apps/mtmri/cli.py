@@ -77,7 +77,9 @@ def cmd_recon(args: argparse.Namespace) -> int:
     from mrilearn.apps.mtmri.evaluation import evaluate, save_result
     from mrilearn.apps.mtmri.raw import read_raw
     from mrilearn.apps.mtmri.recon import SpatialFactorModel, reconstruct
+    from mrilearn.engine.device import resolve_device
 
+    device = resolve_device(args.device)
     cfg = load_config(args.config, args.overrides)
     raw = read_raw(args.data)
     spatial = None
@@ -91,7 +93,7 @@ def cmd_recon(args: argparse.Namespace) -> int:
             raise ConfigError(f"--run {args.run}: not a MALIBU run (its trainer is "
                               f"{type(model).__name__})")  # fmt: skip
         spatial = model.spatial_factor
-    result = reconstruct(raw, cfg.recon, spatial=spatial)
+    result = reconstruct(raw, cfg.recon, spatial=spatial, device=device)
     if "simulation" in raw.metadata:
         result.metrics = evaluate(raw, result)
     out = save_result(args.out, cfg, raw, result)

@@ -10,13 +10,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+import torch
 
 from mrilearn.apps.mtmri.config import ReconConfig
 from mrilearn.apps.mtmri.raw import RawData
+from mrilearn.engine.device import resolve_device
 from mrilearn.errors import DataError
 from mrilearn.physics import acquisition, subspace
-from mrilearn.physics.linop import FiniteDifference, Linop
-from mrilearn.physics.nufft import SubspaceEncoding, radial_density
+from mrilearn.physics.encoding import SubspaceEncoding
+from mrilearn.physics.linop import Array, FiniteDifference, Linop, norm, to_numpy
+from mrilearn.physics.nufft import NUFFT, radial_density
 from mrilearn.physics.solvers import ADMM, max_eigenvalue
 from mrilearn.physics.subspace import image_series, t1_map
 
@@ -66,8 +69,6 @@ def estimate_coil_maps(raw: RawData, matrix: int, smooth_px: float = 3.0) -> np.
     images, Gaussian-smoothed, divided by their root sum of squares. (C, N, N)."""
     from scipy.ndimage import gaussian_filter
 
-    from mrilearn.physics.nufft import NUFFT
-
     img = ~raw.navigator
     traj = raw.traj[img]
     nufft = NUFFT(traj, (matrix, matrix), (raw.kspace.shape[0],))
@@ -110,23 +111,45 @@ def _quiet_cardiac_bin(u: np.ndarray, phi: np.ndarray, n_ti: int = 8) -> int:
 
 def spatial_factor_admm(
     normal: Linop,
-    rhs: np.ndarray,
+    rhs: Array,
     data_norm2: float,
     lam: float,
     rho: float,
     admm_iterations: int,
     cg_iterations: int,
     progress: bool | None = None,
-    x0: np.ndarray | None = None,
-) -> tuple[np.ndarray, list[dict[str, float]]]:
+    x0: Array | None = None,
+) -> tuple[Array, list[dict[str, float]]]:
     """U = argmin ‖d − E_Φ U‖² + λ‖Ψ U‖₁ from E*E, E*d and ‖d‖², Ψ = finite differences.
 
-    The problem is normalised first (‖E*E‖ = 1 by power iteration, max |E*d| = 1), so ``lam``
-    and ``rho`` mean the same for any data scale; the result is scaled back. Returns U and
-    the ADMM log (objective of the normalised problem). ``x0``: the starting U (default 0).
+    Returns U (the array type of ``rhs``: a tensor on its device, or NumPy) and the ADMM log
+    (objective of the normalised problem, :func:`spatial_factor_solver`). ``x0``: the
+    starting U (default 0).
+    """
+    admm, unit = spatial_factor_solver(
+        normal, rhs, data_norm2, lam, rho, admm_iterations, cg_iterations, x0
+    )
+    return admm.run(progress) * unit, admm.history
+
+
+def spatial_factor_solver(
+    normal: Linop,
+    rhs: Array,
+    data_norm2: float,
+    lam: float,
+    rho: float,
+    admm_iterations: int,
+    cg_iterations: int,
+    x0: Array | None = None,
+) -> tuple[ADMM, float]:
+    """The ADMM of :func:`spatial_factor_admm`, not yet run, and the factor that scales its
+    result back to U.
+
+    The problem is normalised (‖E*E‖ = 1 by power iteration, max |E*d| = 1), so ``lam`` and
+    ``rho`` mean the same for any data scale.
     """
     lam_max = max_eigenvalue(normal, rhs)
-    scale = float(np.abs(rhs).max()) / np.sqrt(lam_max)
+    scale = float(abs(rhs).max()) / np.sqrt(lam_max)
     unit = scale / np.sqrt(lam_max)
     admm = ADMM(
         (1.0 / lam_max) * normal,
@@ -139,8 +162,7 @@ def spatial_factor_admm(
         data_norm2=data_norm2 / scale**2,
         x0=None if x0 is None else x0 / unit,
     )
-    u = admm.run(progress) * unit
-    return u.astype(np.complex64), admm.history
+    return admm, unit
 
 
 @dataclass
@@ -188,9 +210,13 @@ def temporal_model(raw: RawData, cfg: ReconConfig) -> TemporalModel:
 
 
 def subspace_encoding(
-    raw: RawData, cfg: ReconConfig, temporal: TemporalModel
+    raw: RawData,
+    cfg: ReconConfig,
+    temporal: TemporalModel,
+    device: str | torch.device | None = "cpu",
 ) -> tuple[SubspaceEncoding, np.ndarray]:
-    """E_Φ of the imaging readouts and their data d (C, R_img, S)."""
+    """E_Φ of the imaging readouts on ``device`` (None: the NumPy reference) and their data d
+    (C, R_img, S) as a NumPy array."""
     if cfg.coil_maps == "file":
         if raw.coil_maps is None:
             raise DataError("coil_maps: file, but the raw file has no coil_maps (use estimate)")
@@ -200,7 +226,7 @@ def subspace_encoding(
     img = ~raw.navigator
     t = temporal
     phi = t.phi[:, t.ti_index[img], t.card_bin[img], t.resp_bin[img]]
-    enc = SubspaceEncoding(raw.traj[img], phi, maps, cfg.nufft_eps)
+    enc = SubspaceEncoding(raw.traj[img], phi, maps, cfg.nufft_eps, device=device)
     return enc, raw.kspace[:, img].astype(np.complex64)
 
 
@@ -209,10 +235,15 @@ def reconstruct(
     cfg: ReconConfig,
     progress: bool | None = None,
     spatial: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    device: str | torch.device | None = None,
 ) -> MtmriResult:
     """U0, ADMM U, Φ and T1 map of one scan (§6.2): gating → Φ → E_Φ → U0 → ADMM → T1.
 
-    ``spatial`` maps (U0, Φ) to U in place of ADMM (MALIBU's network, §6.2.3)."""
+    ``spatial`` maps (U0, Φ) to U in place of ADMM (MALIBU's network, §6.2.3). E_Φ, its
+    Toeplitz normal operator and ADMM compute on ``device`` (a name as ``--device`` takes it,
+    or a ``torch.device``; None: auto); the NUFFTs run on the CPU."""
+    if not isinstance(device, torch.device):
+        device = resolve_device(device)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -227,21 +258,21 @@ def reconstruct(
     phi = temporal.phi
     lap("temporal_factors_s")
 
-    enc, data = subspace_encoding(raw, cfg, temporal)
+    enc, data = subspace_encoding(raw, cfg, temporal, device)
     u0 = enc.back_project(data, radial_density(enc.traj))
     if spatial is not None:
         lap("back_projection_s")
-        u, history = spatial(u0, phi), []
+        u, history = spatial(to_numpy(u0), phi), []
         lap("network_s")
     else:
-        rhs = enc.adjoint(data)
+        rhs = enc.adjoint(enc.asarray(data))
         lap("back_projection_s")
         normal = enc.normal()
         lap("toeplitz_kernels_s")
         u, history = spatial_factor_admm(
             normal,
             rhs,
-            float(np.linalg.norm(data) ** 2),
+            norm(data) ** 2,
             cfg.lam,
             cfg.rho,
             cfg.admm_iterations,
@@ -249,6 +280,7 @@ def reconstruct(
             progress,
             x0=enc.temporal_unmix(u0) if cfg.warm_start else None,
         )
+        u = to_numpy(u).astype(np.complex64)
         lap("admm_s")
 
     dark_ti = int(np.argmin(np.abs(acquisition.ir_flash_curves(np.array([BLOOD_T1_MS]), seq)[0])))
@@ -257,7 +289,7 @@ def reconstruct(
     t1, amplitude = t1_map(u, phi, temporal.t1_values, temporal.curves, t1_bin, 0)
     lap("t1_map_s")
     return MtmriResult(
-        u0=u0.astype(np.complex64),
+        u0=to_numpy(u0).astype(np.complex64),
         u=u,
         phi=phi,
         coil_maps=enc.maps,
