@@ -277,9 +277,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_configs(args: argparse.Namespace) -> int:
-    import shutil
-
-    from mrilearn.config import packaged_config, packaged_configs
+    from mrilearn.config import packaged_config, packaged_configs, with_base_by_name
+    from mrilearn.io.atomic import write_text_atomic
 
     if args.action == "list":
         for name, path in packaged_configs().items():
@@ -297,8 +296,8 @@ def cmd_configs(args: argparse.Namespace) -> int:
         raise ConfigError("configs copy: name the file to write, e.g. my.yaml")
     if args.dest.exists():
         raise ConfigError(f"{args.dest}: exists; choose another name")
-    shutil.copyfile(path, args.dest)
-    print(f"wrote {args.dest} (from {args.name}; its _base_, if any, is found by name)")
+    write_text_atomic(args.dest, with_base_by_name(path))
+    print(f"wrote {args.dest} (from {args.name})")
     return 0
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +134,20 @@ def packaged_configs() -> dict[str, Path]:
             if file.name.endswith(".yaml"):
                 found[f"{app.configs}/{file.name.removesuffix('.yaml')}"] = Path(str(file))
     return found
+
+
+def with_base_by_name(path: Path) -> str:
+    """A packaged config's text with a relative ``_base_`` replaced by the base's packaged
+    name, so that a copy elsewhere still finds it."""
+    names = {file: name for name, file in packaged_configs().items()}
+    text = path.read_text()
+    match = re.search(r"^_base_:\s*(\S+)\s*$", text, flags=re.MULTILINE)
+    if match is None:
+        return text
+    base = find_config(match.group(1), path)
+    if base not in names:
+        return text
+    return text[: match.start(1)] + names[base] + text[match.end(1) :]
 
 
 def packaged_config(name: str) -> Path | None:

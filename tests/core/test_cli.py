@@ -151,6 +151,9 @@ def test_packaged_configs_by_name_from_any_folder(tmp_path, monkeypatch, capsys)
     assert "MarginCrop" in capsys.readouterr().out
     assert main(["configs", "copy", "sr/base", "my.yaml"]) == 0
     assert load_config(tmp_path / "my.yaml").experiment == load_config("sr/base").experiment
+    assert main(["configs", "copy", "sr/demo_mni152", "demo.yaml"]) == 0  # has a _base_
+    assert "_base_: sr/base" in (tmp_path / "demo.yaml").read_text()
+    assert load_config(tmp_path / "demo.yaml") == load_config("sr/demo_mni152")
     assert main(["configs", "copy", "sr/base", "my.yaml"]) == 2  # never overwrites
     assert main(["configs", "show", "sr/nope"]) == 2
 
