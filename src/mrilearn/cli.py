@@ -9,11 +9,14 @@ status 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
 import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -38,13 +41,28 @@ def _terminate(signum: int, _: FrameType | None) -> None:
     raise Terminated(signum)
 
 
+@contextlib.contextmanager
+def _signals_as_exceptions() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Terminated` inside the block (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parse(parser, argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # the terminal; train.log takes INFO anyway
+        if type(handler) is logging.StreamHandler:
+            handler.setLevel(level)
     logging.getLogger("mrilearn").setLevel(logging.DEBUG if args.debug else logging.INFO)
     if args.quiet:
         os.environ[QUIET_ENV] = "1"
@@ -52,8 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _terminate)
+    with _signals_as_exceptions():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, with user errors and signals turned into one line and an exit status."""
     try:
         return int(args.func(args) or 0)
     except Terminated as sig:

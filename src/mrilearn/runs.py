@@ -21,9 +21,11 @@ What protects a run:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ from mrilearn.engine.trainer import CHECKPOINTS, Trainer, trainer_of
 from mrilearn.errors import CheckpointError, ConfigError, DataError
 from mrilearn.io.atomic import write_text_atomic
 from mrilearn.io.lock import LOCK_FILE, folder_lock, holder
+from mrilearn.io.outputs import check_location
 from mrilearn.report.html import write_report
 
 CONFIG_FILE = "config.yaml"
@@ -55,14 +58,9 @@ def train_run(cfg: Config, resume: bool, overwrite: bool, devices: int) -> Path:
     if int(os.environ.get("RANK", "0")) > 0:  # torchrun: rank 0 prepares the run directory
         launch(_train_worker, devices, cfg.to_dict(), str(run_dir), resume)
         return run_dir
-    _check_target(run_dir, cfg, resume, overwrite)
+    check_run_target(cfg, resume, overwrite)
     trainer = _checked_trainer(cfg, run_dir, resume, devices)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with folder_lock(run_dir, BUSY):
-        _check_contents(run_dir, cfg, resume, overwrite)  # again: it may have changed
-        if overwrite and not resume:
-            _empty(run_dir)
-        write_text_atomic(run_dir / CONFIG_FILE, cfg.dump())
+    with claim_run(cfg, resume, overwrite):
         if devices <= 1 and "WORLD_SIZE" not in os.environ:
             trainer.fit(resume=resume)
         else:
@@ -70,6 +68,21 @@ def train_run(cfg: Config, resume: bool, overwrite: bool, devices: int) -> Path:
             launch(_train_worker, devices, cfg.to_dict(), str(run_dir), resume)
         write_report(run_dir)
     return run_dir
+
+
+@contextlib.contextmanager
+def claim_run(cfg: Config, resume: bool = False, overwrite: bool = False) -> Iterator[Path]:
+    """Inside the block this process holds the run directory's lock; on entry the directory
+    is created (or emptied, with ``overwrite``) and ``config.yaml`` written. Call
+    :func:`check_run_target` and every other check first: this is the first write."""
+    run_dir = Path(cfg.output_dir) / cfg.experiment
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with folder_lock(run_dir, BUSY):
+        _check_contents(run_dir, cfg, resume, overwrite)  # again: it may have changed
+        if overwrite and not resume:
+            _empty(run_dir)
+        write_text_atomic(run_dir / CONFIG_FILE, cfg.dump())
+        yield run_dir
 
 
 def _train_worker(dist: DistInfo, cfg_dict: dict[str, Any], run_dir: str, resume: bool) -> None:
@@ -110,10 +123,13 @@ def relocated(cfg: Config, run_dir: Path) -> Config:
     return dataclasses.replace(cfg, output_dir=str(run_dir.parent), experiment=run_dir.name)
 
 
-def _check_target(run_dir: Path, cfg: Config, resume: bool, overwrite: bool) -> None:
-    """The run directory may be used as asked (reads only)."""
+def check_run_target(cfg: Config, resume: bool = False, overwrite: bool = False) -> None:
+    """The config's run directory may be used as asked: not live, holding nothing or (with
+    ``overwrite``) a run, or (``resume``) a run to continue with this config. Reads only."""
+    run_dir = Path(cfg.output_dir) / cfg.experiment
     if os.path.lexists(run_dir) and not run_dir.is_dir():
         raise DataError(f"{run_dir}: is a file; set experiment=<another name>")
+    check_location(run_dir / CONFIG_FILE)
     pid = holder(run_dir)
     if pid is not None:
         raise DataError(f"{run_dir}: {BUSY} (pid {pid})")

@@ -58,7 +58,7 @@ def check_outputs(
         seen[key] = out.path
         for source in ins:
             _check_not_input(out.path, source)
-        _check_location(out.path)
+        check_location(out.path)
         _check_existing(out, overwrite)
 
 
@@ -76,8 +76,8 @@ def _check_not_input(out: Path, source: Path) -> None:
         )
 
 
-def _check_location(out: Path) -> None:
-    """The nearest existing folder above ``out`` must be a folder we may write in."""
+def check_location(out: Path) -> None:
+    """DataError unless the nearest existing folder above ``out`` is one we may write in."""
     parent = out.absolute().parent
     while not os.path.lexists(parent):
         parent = parent.parent
