@@ -213,8 +213,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     plugins.load()
     moved = run_in(args.config) if args.resume else None
     if moved is None and Path(args.config).is_dir():
-        raise ConfigError(f"{args.config}: is a folder; pass a config file (a run directory "
-                          "only with --resume)")  # fmt: skip
+        problem = (
+            "holds no run to resume (config.yaml and checkpoints/)"
+            if args.resume
+            else "is a folder; pass a config file (or a run directory with --resume)"
+        )
+        raise ConfigError(f"{args.config}: {problem}")
     cfg = load_config(moved / CONFIG_FILE if moved else args.config, args.overrides)
     cfg = relocated(cfg, moved) if moved else cfg
     run_dir = train_run(cfg, resume=args.resume, overwrite=args.overwrite, devices=args.devices)
@@ -261,8 +265,8 @@ def cmd_infer(args: argparse.Namespace) -> int:
     if args.attention:
         maps.append(attention_map(trainer, volume, args.attention))
     check_outputs([p for m in maps for p in m.paths(target)], [source], args.overwrite)
-    written = [write_volume(out, target, **dicom_description(trainer, target))]
-    for path in [*written, *write_maps(target, maps)]:
+    written = write_volume(out, target, **dicom_description(trainer, target))
+    for path in (written, *write_maps(target, maps)):
         print(f"wrote {path}")
     return 0
 
@@ -290,10 +294,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if is_package(args.run):
         raise ConfigError(f"{args.run} is already a package; pass a run directory to --run")
-    check_outputs(
-        [Output.folder(args.out, *PACKAGE_FILES)], [args.run / "config.yaml",
-        args.run / "checkpoints"], args.overwrite,
-    )  # fmt: skip
+    package = Output.folder(args.out, *PACKAGE_FILES)
+    check_outputs([package], [args.run / "config.yaml", args.run / "checkpoints"], args.overwrite)
     info = export_package(load_run(args.run, args.checkpoint), args.out, args.checkpoint, args.onnx)
     print(f"package: {args.out} ({info['version_stamp']})")
     if info["onnx"]:

@@ -47,7 +47,7 @@ from mrilearn.report.html import write_report
 CONFIG_FILE = "config.yaml"
 # with config.yaml, any of these makes a folder an mrilearn run that --overwrite may empty
 RUN_MARKERS = (CHECKPOINTS, METRICS_FILE, "train.log")
-BUSY = "a training process is using this run; wait for it to finish, or pause it (kill -TERM)"
+BUSY = "a training process is using this run; wait for it to finish or stop it first"
 
 
 def train_run(cfg: Config, resume: bool, overwrite: bool, devices: int) -> Path:
@@ -237,18 +237,14 @@ def _check_same_model(state: dict[str, Any], path: Path, config_path: Path) -> N
     """The checkpoint must hold the model the run's config.yaml describes."""
     saved = parse_yaml(config_path.read_text()) or {}
     for section in ("model", "trainer"):
-        ours, theirs = state["config"].get(section), saved.get(section)
-        if ours != theirs:
-            keys = sorted(k for k in {*(ours or {}), *(theirs or {})}
-                          if (ours or {}).get(k) != (theirs or {}).get(k))  # fmt: skip
-            detail = ", ".join(
-                f"{section}.{k} {(ours or {}).get(k)!r} vs {(theirs or {}).get(k)!r}"
-                for k in keys[:3]
-            )
+        ours, theirs = state["config"].get(section) or {}, saved.get(section) or {}
+        keys = sorted(k for k in {*ours, *theirs} if ours.get(k) != theirs.get(k))
+        if keys:
+            detail = ", ".join(f"{section}.{k} {ours.get(k)!r} vs {theirs.get(k)!r}" for k in keys)
             raise CheckpointError(
-                f"{path}: holds another model than {config_path} ({detail}); the checkpoint "
-                "belongs to another run: copy that run's config.yaml, or use this run's own "
-                "checkpoints"
+                f"{path}: holds another model than {config_path} ({detail[:300]}); the "
+                "checkpoint belongs to another run: use this run's own checkpoints, or the "
+                "config.yaml of the run that wrote it"
             )
 
 
