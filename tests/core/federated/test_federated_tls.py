@@ -20,7 +20,7 @@ import yaml
 pytest.importorskip("flwr", reason='Flower not installed: pip install -e ".[federated]"')
 x509 = pytest.importorskip("cryptography.x509")
 
-from conftest import cli_error, sr_config, tree_checksums  # noqa: E402
+from conftest import cli, cli_error, sr_config, tree_checksums  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
@@ -162,3 +162,32 @@ def test_tls_server_and_two_sites_a_site_without_the_ca_is_refused(sites, tmp_pa
     run = sites / "runs" / "fed"
     assert (run / "checkpoints" / "latest.pt").is_file()
     assert json.loads((run / "federated.json").read_text())["clients"] == 2
+
+
+def test_simulate_passes_tls_on(sites, tmp_path, monkeypatch):
+    """The server gets the three files, every site the CA (the processes are not started)."""
+    from mrilearn.federated import cli as federated_cli
+
+    started = []
+
+    class Started:
+        def __init__(self, cmd, **_):
+            started.append(cmd)
+
+        def wait(self, timeout=None):
+            return 0
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(federated_cli.subprocess, "Popen", Started)
+    ca, cert, key = make_certificates(tmp_path / "pki")
+    sites_ = [str(sites / "siteA"), str(sites / "siteB")]
+    assert cli("federated", "simulate", sites / "config.yaml", "--sites", *sites_,
+               "--certificates", ca, cert, key, "--address", "127.0.0.1:9") == 0  # fmt: skip
+    server, *clients = started
+    assert server[server.index("--certificates") + 1 :][:3] == [str(ca), str(cert), str(key)]
+    assert len(clients) == 2
+    for cmd in clients:
+        assert cmd[cmd.index("--root-certificate") + 1] == str(ca)
+        assert "--certificates" not in cmd
