@@ -43,11 +43,13 @@ def _terminate(signum: int, _: FrameType | None) -> None:
 
 @contextlib.contextmanager
 def _signals_as_exceptions() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise :class:`Terminated` inside the block (main thread only)."""
+    """SIGTERM and SIGHUP raise :class:`Terminated` inside the block (main thread only; a
+    signal the caller ignores, e.g. SIGHUP under ``nohup``, stays ignored)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    caught = [s for s in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(s) != signal.SIG_IGN]
+    previous = {sig: signal.signal(sig, _terminate) for sig in caught}
     try:
         yield
     finally:

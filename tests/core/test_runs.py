@@ -73,6 +73,7 @@ def test_overwrite_replaces_a_run_and_nothing_else(config_file, tmp_path, capsys
     assert any(not torch.equal(first[k], second[k]) for k in first)  # a new run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("devices", [1, 2])
 def test_a_live_run_is_locked(config_file, tmp_path, capsys, devices):
     slow = {"iterations": 100_000, "val_every": 0, "checkpoint_every": 0, "log_every": 1}
