@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -117,3 +118,35 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def tree_checksums(root: Path) -> dict[str, str]:
+    """Every entry under ``root`` by relative path: a file's sha256, ``"dir"`` or the target
+    of a link. Equal listings before and after a command: it created, changed and removed
+    nothing."""
+    out = {}
+    for p in sorted(Path(root).rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_symlink():
+            out[rel] = f"-> {p.readlink()}"
+        else:
+            out[rel] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def cli(*argv: object) -> int:
+    """``mrilearn`` with these arguments (paths welcome) in this process; its exit status."""
+    from mrilearn.cli import main
+
+    return main([str(a) for a in argv])
+
+
+def cli_error(capsys, argv: list[object], code: int = 2) -> str:
+    """Run ``mrilearn argv`` in this process; it must exit with ``code`` after printing one
+    line ``mrilearn: error: ...`` (no traceback: an unexpected exception fails the test)."""
+    capsys.readouterr()
+    assert cli(*argv) == code
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mrilearn: error: "), lines
+    assert "Traceback" not in lines[0]
+    return lines[0]

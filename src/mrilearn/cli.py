@@ -9,14 +9,19 @@ status 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 from mrilearn import __version__, plugins
-from mrilearn.arguments import add_global_options, add_output_argument
+from mrilearn.arguments import add_global_options, add_output_argument, add_overwrite_argument
 from mrilearn.errors import ConfigError, MrilearnError
 from mrilearn.federated.cli import add_commands as federated_commands
 from mrilearn.progress import QUIET_ENV
@@ -27,13 +32,39 @@ log = logging.getLogger("mrilearn")
 DEMO_CONFIG = "sr/demo_mni152"
 
 
+class Terminated(BaseException):
+    """``kill -TERM`` (or a closed terminal) as an exception, so that temporary files are
+    removed on the way out as for Ctrl-C (training handles SIGTERM itself: it pauses)."""
+
+
+def _terminate(signum: int, _: FrameType | None) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _signals_as_exceptions() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Terminated` inside the block (main thread only; a
+    signal the caller ignores, e.g. SIGHUP under ``nohup``, stays ignored)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = [s for s in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(s) != signal.SIG_IGN]
+    previous = {sig: signal.signal(sig, _terminate) for sig in caught}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parse(parser, argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # the terminal; train.log takes INFO anyway
+        if type(handler) is logging.StreamHandler:
+            handler.setLevel(level)
     logging.getLogger("mrilearn").setLevel(logging.DEBUG if args.debug else logging.INFO)
     if args.quiet:
         os.environ[QUIET_ENV] = "1"
@@ -41,8 +72,17 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    with _signals_as_exceptions():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, with user errors and signals turned into one line and an exit status."""
     try:
         return int(args.func(args) or 0)
+    except Terminated as sig:
+        print(f"mrilearn: stopped by {signal.Signals(sig.args[0]).name}", file=sys.stderr)
+        return 128 + sig.args[0]
     except MrilearnError as err:
         if args.debug:
             raise
@@ -99,10 +139,14 @@ def _all_parsers(sub: argparse._SubParsersAction) -> list[argparse.ArgumentParse
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """The framework's own commands: train, evaluate, infer, demo, export, info, configs."""
     t = sub.add_parser("train", help="train from a YAML config")
-    t.add_argument("config", help="YAML experiment config, or a packaged name (sr/demo_mni152)")
+    t.add_argument(
+        "config",
+        help="YAML experiment config, or a packaged name (sr/demo_mni152); with --resume also "
+        "a run directory (or its config.yaml), resumed where it is",
+    )
     t.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.iterations=100")
     t.add_argument("--resume", action="store_true", help="continue from checkpoints/latest.pt")
-    t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    add_overwrite_argument(t, "replace an existing run (only a folder holding an mrilearn run)")
     t.add_argument("--devices", type=int, default=1, help="data-parallel CPU processes (DDP)")
     t.set_defaults(func=cmd_train)
 
@@ -131,13 +175,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_output_argument(i, "output .nii/.nii.gz, or a folder for DICOM", required=False)
     i.add_argument("input_path", nargs="?", type=Path, help="the input, given without -i")
     i.add_argument("output_path", nargs="?", type=Path, help="the output, given without -o")
+    i.add_argument("--series-uid", metavar="UID", help="the series of a folder holding several")
     i.add_argument("--attention", metavar="X,Y,Z", help="also write this voxel's attention map")
     i.set_defaults(func=cmd_infer)
 
     d = sub.add_parser("demo", help="train and evaluate on the embedded MNI152 data")
     add_output_argument(
-        d, "where the run goes (default: runs)", required=False, default=Path("runs")
-    )
+        d, "where the run goes (default: runs; an earlier demo run there is replaced)",
+        required=False, default=Path("runs"), overwrite=False,
+    )  # fmt: skip
     d.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.iterations=50")
     d.set_defaults(func=cmd_demo)
 
@@ -145,7 +191,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "export", help="write a self-contained model package (safetensors, config, ONNX)"
     )
     x.add_argument("--run", required=True, type=Path, help="run directory (runs/<experiment>)")
-    add_output_argument(x, "package folder (replaced if present)")
+    add_output_argument(x, "package folder")
     x.add_argument("--checkpoint", default="best", help="best, latest or a periodic name")
     x.add_argument("--onnx", action="store_true", help="also export model.onnx and check parity")
     x.set_defaults(func=cmd_export)
@@ -164,18 +210,30 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 # ---------------------------------------------------------------- commands
 def cmd_train(args: argparse.Namespace) -> int:
     from mrilearn.config import load_config
-    from mrilearn.runs import train_run
+    from mrilearn.runs import CONFIG_FILE, relocated, run_in, train_run
 
     plugins.load()
-    cfg = load_config(args.config, args.overrides)
+    moved = run_in(args.config) if args.resume else None
+    if moved is None and Path(args.config).is_dir():
+        problem = (
+            "holds no run to resume (config.yaml and checkpoints/)"
+            if args.resume
+            else "is a folder; pass a config file (or a run directory with --resume)"
+        )
+        raise ConfigError(f"{args.config}: {problem}")
+    cfg = load_config(moved / CONFIG_FILE if moved else args.config, args.overrides)
+    cfg = relocated(cfg, moved) if moved else cfg
     run_dir = train_run(cfg, resume=args.resume, overwrite=args.overwrite, devices=args.devices)
     print(f"run: {run_dir}\nreport: {run_dir / 'report.html'}")
     return 0 if _finished(run_dir, cfg) else 3
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from mrilearn.io.outputs import check_outputs
     from mrilearn.runs import load_run
 
+    # the evaluation files are the run's own: a new evaluation replaces the previous one
+    check_outputs([args.run / "evaluation.json"], overwrite=True)
     trainer = load_run(args.run, args.checkpoint)
     split = args.split or trainer.cfg.evaluation.split
     result = trainer.evaluate(split, args.run)
@@ -186,30 +244,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_infer(args: argparse.Namespace) -> int:
     from mrilearn.deploy.package import dicom_description
+    from mrilearn.inference.maps import attention_map, write_maps
     from mrilearn.io import read_volume, write_volume
+    from mrilearn.io.nifti import is_nifti_path
+    from mrilearn.io.outputs import Output, check_outputs
     from mrilearn.runs import load_run
 
     source, target = (
         _one_of(args.input, args.input_path, "-i"),
         _one_of(args.out, args.output_path, "-o"),
     )
+    output = target if is_nifti_path(target) else Output.folder(target, "*.dcm")
+    check_outputs([output], [source], args.overwrite)
     trainer = load_run(args.run, args.checkpoint, args.runtime)
-    volume = read_volume(source)
+    volume = read_volume(source, series_uid=args.series_uid)
     if args.samples:
         from mrilearn.inference.uncertainty import infer_with_uncertainty
 
-        out, extra = infer_with_uncertainty(trainer, volume, args.samples, target)
+        out, maps = infer_with_uncertainty(trainer, volume, args.samples)
     else:
-        out, extra = trainer.infer_volume(volume), []
-    written = write_volume(out, target, **dicom_description(trainer, target))
-    print(f"wrote {written}")
-    for path in extra:
-        print(f"wrote {path}")
+        out, maps = trainer.infer_volume(volume), []
     if args.attention:
-        from mrilearn.inference.maps import write_attention_map
-
-        for path in write_attention_map(trainer, volume, args.attention, target):
-            print(f"wrote {path}")
+        maps.append(attention_map(trainer, volume, args.attention))
+    check_outputs([p for m in maps for p in m.paths(target)], [source], args.overwrite)
+    written = write_volume(out, target, **dicom_description(trainer, target))
+    for path in (written, *write_maps(target, maps)):
+        print(f"wrote {path}")
     return 0
 
 
@@ -230,11 +290,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from mrilearn.deploy.package import export_package, is_package
+    from mrilearn.deploy.package import PACKAGE_FILES, export_package, is_package
+    from mrilearn.io.outputs import Output, check_outputs
     from mrilearn.runs import load_run
 
     if is_package(args.run):
         raise ConfigError(f"{args.run} is already a package; pass a run directory to --run")
+    package = Output.folder(args.out, *PACKAGE_FILES)
+    check_outputs([package], [args.run / "config.yaml", args.run / "checkpoints"], args.overwrite)
     info = export_package(load_run(args.run, args.checkpoint), args.out, args.checkpoint, args.onnx)
     print(f"package: {args.out} ({info['version_stamp']})")
     if info["onnx"]:

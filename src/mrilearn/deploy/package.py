@@ -39,6 +39,7 @@ PACKAGE_FILE = "package.json"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.yaml"
 ONNX_FILE = "model.onnx"
+PACKAGE_FILES = (PACKAGE_FILE, WEIGHTS_FILE, CONFIG_FILE, ONNX_FILE)  # all a package holds
 FORMAT, FORMAT_VERSION = "mrilearn-package", 1
 Runtime = Literal["torch", "onnx"]
 

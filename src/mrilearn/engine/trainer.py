@@ -33,7 +33,12 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from mrilearn import components
 from mrilearn.config import Config
-from mrilearn.engine.checkpoint import load_checkpoint, load_state_dict, save_checkpoint
+from mrilearn.engine.checkpoint import (
+    check_world_size,
+    load_checkpoint,
+    load_state_dict,
+    save_checkpoint,
+)
 from mrilearn.engine.contract import ClassProbabilities, TrainingData
 from mrilearn.engine.distributed import DistInfo, all_reduce_flag, gather_objects
 from mrilearn.engine.logger import RunLogger
@@ -44,6 +49,10 @@ from mrilearn.progress import progress_bar
 log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
+DIVERGED_HINT = (
+    "the checkpoints written before are kept; lower optim.lr, set train.grad_clip or check the "
+    "data for extreme values"
+)
 
 
 class Trainer:
@@ -147,8 +156,8 @@ class Trainer:
         """Backward, clip, step for the optimiser of net ``key``."""
         if not torch.isfinite(loss):
             raise MrilearnError(
-                f"loss became {loss.item()} at iteration {self.iteration + 1}; "
-                "lower optim.lr or check the data for extreme values"
+                f"training diverged: loss became {loss.item()} at iteration "
+                f"{self.iteration + 1}; {DIVERGED_HINT}"
             )
         opt = self.optims[key]
         opt.zero_grad(set_to_none=True)
@@ -195,11 +204,7 @@ class Trainer:
                 load_state_dict(average, averages[k], f"{where} [average {k}]")
             else:  # train.ema switched on at resume: the average starts here
                 log.warning("%s: no weight average for %s; it starts at this iteration", where, k)
-        if state["world_size"] != self.dist.world_size:
-            raise CheckpointError(
-                f"{where}: written with {state['world_size']} process(es); resume with "
-                f"--devices {state['world_size']} to continue the same random streams"
-            )
+        check_world_size(state, self.dist.world_size, where)
         for k, opt in self.optims.items():
             opt.load_state_dict(state["optims"][k])
         for k, sched in self.scheds.items():
@@ -223,7 +228,15 @@ class Trainer:
                 _copy_parameters(params, self.nets[k])
 
     def save(self, name: str, state: dict[str, Any] | None = None) -> None:
+        """Write checkpoint ``name``; weights that are no longer finite are never written
+        (every rank checks, so all stop together)."""
         state = state if state is not None else self.state_dict()
+        bad = [k for k, t in _tensors(state, "nets", "averages") if not torch.isfinite(t).all()]
+        if bad:
+            raise MrilearnError(
+                f"training diverged: {bad[0]} is not finite at iteration {self.iteration}, so "
+                f"{name}.pt was not written; {DIVERGED_HINT}"
+            )
         if self.dist.is_main:
             save_checkpoint(state, self.checkpoint_dir / f"{name}.pt")
 
@@ -378,6 +391,15 @@ def inference_weights(state: dict[str, Any], key: str, net: nn.Module) -> dict[s
     if average is not None and int(average["n_averaged"]) > 0:
         weights.update({n: average[f"module.{n}"] for n, _ in net.named_parameters()})
     return weights
+
+
+def _tensors(state: dict[str, Any], *sections: str) -> Iterator[tuple[str, torch.Tensor]]:
+    """(``net.name``, tensor) of every floating-point tensor in the state's ``sections``."""
+    for section in sections:
+        for net, tensors in state.get(section, {}).items():
+            for name, t in tensors.items():
+                if isinstance(t, torch.Tensor) and t.is_floating_point():
+                    yield f"{net}.{name}", t
 
 
 def _copy_parameters(params: list[torch.Tensor], net: nn.Module) -> None:

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mrilearn.constraints import PositiveInt
 from mrilearn.errors import ConfigError, DataError
 from mrilearn.registry import INFERERS
 
@@ -71,8 +72,8 @@ class MultiView:
     def __init__(
         self,
         views: list[str] = ["axial", "coronal", "sagittal"],  # noqa: B006  (YAML default)
-        stride: int | None = None,
-        batch_size: int = 4,
+        stride: PositiveInt | None = None,
+        batch_size: PositiveInt = 4,
     ) -> None:
         unknown = [v for v in views if v not in SLICE_AXIS]
         if not views or unknown or len(set(views)) != len(views):

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
 from monai.inferers import sliding_window_inference
 from torch import Tensor
 
+from mrilearn.constraints import NonNegativeInt, PositiveInt, Range
 from mrilearn.errors import ConfigError, DataError
 from mrilearn.progress import progress_bar
 from mrilearn.registry import INFERERS
@@ -71,10 +72,10 @@ class SlidingWindow:
 
     def __init__(
         self,
-        roi_size: list[int] = [64, 64, 64],  # noqa: B006  (YAML-typed config default)
-        overlap: float = 0.5,
+        roi_size: list[PositiveInt] = [64, 64, 64],  # noqa: B006  (YAML-typed config default)
+        overlap: Annotated[float, Range(ge=0, lt=1)] = 0.5,
         mode: Literal["constant", "gaussian"] = "constant",
-        sw_batch_size: int = 1,
+        sw_batch_size: PositiveInt = 1,
         progress: bool = False,
         device: str | None = None,
     ) -> None:
@@ -151,9 +152,9 @@ class MarginCrop:
 
     def __init__(
         self,
-        roi_size: list[int] = [70, 70, 70],  # noqa: B006  (YAML-typed config default)
-        margin: int = 3,
-        sw_batch_size: int = 1,
+        roi_size: list[PositiveInt] = [70, 70, 70],  # noqa: B006  (YAML-typed config default)
+        margin: NonNegativeInt = 3,
+        sw_batch_size: PositiveInt = 1,
         progress: bool = False,
         device: str | None = None,
     ) -> None:

@@ -26,16 +26,23 @@ _OTHER_IMAGE_SUFFIXES = {
 
 
 def read_volume(
-    path: str | os.PathLike[str], *, label: bool = False, allow_nonfinite: bool = False
+    path: str | os.PathLike[str],
+    *,
+    label: bool = False,
+    allow_nonfinite: bool = False,
+    series_uid: str | None = None,
 ) -> Volume:
     """Read a NIfTI file or a DICOM series folder, chosen by what ``path`` is.
 
     ``label=True`` returns integer voxels (NIfTI: without float conversion; DICOM: checked
-    to be whole numbers and converted to int32).
+    to be whole numbers and converted to int32). ``series_uid`` chooses the series of a
+    DICOM folder that holds several.
     """
     path = Path(path)
+    if series_uid is not None and not path.is_dir():
+        raise DataError(f"{path}: --series-uid chooses a series of a DICOM folder, not a file")
     if path.is_dir():
-        vol = read_dicom_series(path)
+        vol = read_dicom_series(path, series_uid)
         if label:
             rounded = np.round(vol.data)
             if np.abs(vol.data - rounded).max(initial=0.0) > 1e-3:

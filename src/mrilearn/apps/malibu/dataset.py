@@ -34,6 +34,7 @@ from mrilearn.progress import progress_bar
 log = logging.getLogger(__name__)
 
 DATASET_INFO = "dataset.json"
+DATASET_ENTRIES = (DATASET_INFO, MANIFEST, "sub[0-9][0-9][0-9][0-9].npz")  # all it writes
 # Per-subject draws (uniform) on top of the seed's anatomy, tissue values, coils and traces.
 SUBJECT_RANGES = {
     "heart_rate_bpm": (55.0, 95.0),

@@ -16,6 +16,7 @@ from pathlib import Path
 from mrilearn.apps.mtmri.config import MtmriConfig
 from mrilearn.arguments import add_output_argument
 from mrilearn.errors import ConfigError
+from mrilearn.io.outputs import check_outputs
 
 
 def simulate_scan(args: argparse.Namespace, cfg: MtmriConfig) -> str:
@@ -23,6 +24,7 @@ def simulate_scan(args: argparse.Namespace, cfg: MtmriConfig) -> str:
     from mrilearn.apps.mtmri.raw import write_raw
     from mrilearn.apps.mtmri.simulate import simulate
 
+    check_outputs([args.out], overwrite=args.overwrite)
     raw = simulate(cfg.simulate)
     path = write_raw(args.out, raw)
     coils, readouts, samples = raw.kspace.shape
@@ -42,7 +44,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("kind", choices=SIMULATIONS, help="what to simulate")
     s.add_argument("config", help="YAML config or packaged name (e.g. mtmri/default)")
     s.add_argument("overrides", nargs="*", help="dotted overrides, e.g. simulate.seed=3")
-    add_output_argument(s, "raw data file (.npz); mtmri-dataset: a folder")
+    add_output_argument(
+        s, "raw data file (.npz); mtmri-dataset: a folder (an unfinished data set there is "
+        "completed; --overwrite starts it over)",
+    )  # fmt: skip
     s.add_argument("--subjects", type=int, default=32, help="mtmri-dataset: number of subjects")
     s.add_argument("--workers", type=int, default=1, help="mtmri-dataset: parallel processes")
     s.set_defaults(func=cmd_simulate)
@@ -74,11 +79,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_recon(args: argparse.Namespace) -> int:
     from mrilearn.apps.mtmri.config import load_config
-    from mrilearn.apps.mtmri.evaluation import evaluate, save_result
+    from mrilearn.apps.mtmri.evaluation import RESULT_ENTRIES, evaluate, save_result
     from mrilearn.apps.mtmri.raw import read_raw
     from mrilearn.apps.mtmri.recon import SpatialFactorModel, reconstruct
+    from mrilearn.io.outputs import Output
 
     cfg = load_config(args.config, args.overrides)
+    inputs = [args.data, *([args.run] if args.run else [])]
+    check_outputs([Output.folder(args.out, *RESULT_ENTRIES)], inputs, args.overwrite)
     raw = read_raw(args.data)
     spatial = None
     if args.method == "malibu":

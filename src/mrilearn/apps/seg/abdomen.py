@@ -336,6 +336,9 @@ def synthetic_abdomen(
     )
 
 
+DATASET_ENTRIES = ("images", "labels", "manifest.csv")  # what write_abdomen_dataset writes
+
+
 def write_abdomen_dataset(
     out_dir: str | Path,
     subjects: int,

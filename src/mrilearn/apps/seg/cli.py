@@ -7,6 +7,7 @@ import argparse
 
 from mrilearn.apps.seg import abdomen
 from mrilearn.arguments import add_generator_arguments
+from mrilearn.io.outputs import Output, check_outputs
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +23,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_synth_abdomen(args: argparse.Namespace) -> int:
+    check_outputs([Output.folder(args.out, *abdomen.DATASET_ENTRIES)], overwrite=args.overwrite)
     manifest = abdomen.write_abdomen_dataset(
         args.out, args.subjects, args.seed, args.shape, args.spacing
     )

@@ -15,6 +15,7 @@ import numpy as np
 
 from mrilearn.apps.sr import angio
 from mrilearn.arguments import add_generator_arguments, add_output_argument
+from mrilearn.io.outputs import Output, check_outputs
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ def cmd_niqe_fit(args: argparse.Namespace) -> int:
     from mrilearn.apps.sr.data import SRVolumes
     from mrilearn.metrics.perceptual import fit_niqe_model, foreground_slices, to_unit255
 
+    check_outputs([args.out], [args.data] if Path(args.data).exists() else [], args.overwrite)
     data = SRVolumes(source=args.data)
     slices = []
     for subject in data.subjects():
@@ -65,9 +67,10 @@ def cmd_niqe_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_sr_compare(args: argparse.Namespace) -> int:
-    from mrilearn.apps.sr.evaluation import compare_runs
+    from mrilearn.apps.sr.evaluation import COMPARISON_FILES, compare_runs
     from mrilearn.report.evaluation import to_markdown
 
+    check_outputs([Output.folder(args.out, *COMPARISON_FILES)], args.runs, args.overwrite)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = compare_runs(args.runs, args.out)
     print(to_markdown([r for r in rows if r["metric"] in ("psnr", "ssim", "niqe", "piqe")]))
@@ -93,6 +96,7 @@ def add_angio_command(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_synth_angio(args: argparse.Namespace) -> int:
+    check_outputs([Output.folder(args.out, *angio.DATASET_ENTRIES)], overwrite=args.overwrite)
     manifest = angio.write_angio_dataset(
         args.out,
         args.subjects,
@@ -129,10 +133,15 @@ def cmd_uncertainty(args: argparse.Namespace) -> int:
     from mrilearn.errors import ConfigError
     from mrilearn.runs import load_run
 
+    out = args.out or args.run
+    # in the run directory they are the run's own (replaced like evaluate's); elsewhere guarded
+    check_outputs(
+        [out / "uncertainty.json", out / "figures" / "reliability.png"],
+        [] if args.out is None else [args.run], args.overwrite or args.out is None,
+    )  # fmt: skip
     trainer = load_run(args.run, args.checkpoint)
     if not isinstance(trainer, SRTrainer):
         raise ConfigError("mrilearn uncertainty measures super-resolution runs only")
-    out = args.out or args.run
     r = evaluate_sr_uncertainty(trainer, args.split, args.samples, out)
     print(
         f"{args.split}: Spearman rho(std, |error|) = {r['spearman']:.3f} over {r['voxels']} "

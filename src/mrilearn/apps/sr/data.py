@@ -21,10 +21,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import torch
 
+from mrilearn.constraints import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveInt,
+    Range,
+    SpatialAxis,
+)
 from mrilearn.data.manifest import SPLITS, Subject, read_subjects, split_subjects
 from mrilearn.errors import DataError
 from mrilearn.io import Volume, check_pair, load_mni152, read_volume
@@ -56,16 +64,16 @@ class SRVolumes:
         self,
         source: str = "mni152",
         degradation: Component(DEGRADATIONS) | None = None,
-        patch_size: list[int] = [32, 32, 32],  # noqa: B006  (YAML default, never mutated)
-        val_patches: int = 8,
-        split: list[float] = [7, 1, 1, 1],  # noqa: B006
+        patch_size: list[PositiveInt] = [32, 32, 32],  # noqa: B006  (YAML default, never mutated)
+        val_patches: NonNegativeInt = 8,
+        split: list[NonNegativeFloat] = [7, 1, 1, 1],  # noqa: B006
         split_seed: int = 0,
-        regions: list[float] | None = None,
-        region_axis: int = 1,
-        region_gap: int = 4,
-        scale_percentile: float = 99.5,
+        regions: list[NonNegativeFloat] | None = None,
+        region_axis: SpatialAxis = 1,
+        region_gap: NonNegativeInt = 4,
+        scale_percentile: Annotated[float, Range(gt=0, le=100)] = 99.5,
         domains: list[str] | None = None,
-        domain_ratio: list[float] | None = None,
+        domain_ratio: list[NonNegativeFloat] | None = None,
     ) -> None:
         self.source = source
         self.degradation = DEGRADATIONS.build(

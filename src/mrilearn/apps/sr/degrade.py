@@ -20,12 +20,13 @@ reconstructs; the reduced voxel ``j`` sits at HR voxel ``n//2 + (j - m//2)·n/m`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import scipy.fft
 import scipy.ndimage
 
+from mrilearn.constraints import Range, SpatialAxis
 from mrilearn.errors import ConfigError, DataError
 from mrilearn.registry import DEGRADATIONS
 
@@ -72,8 +73,8 @@ class KspaceTruncation:
 
     def __init__(
         self,
-        factors: list[float] = [2.0, 2.0],  # noqa: B006  (YAML-typed config default)
-        axes: list[int] = [1, 2],  # noqa: B006
+        factors: list[Annotated[float, Range(ge=1)]] = [2.0, 2.0],  # noqa: B006  (YAML default)
+        axes: list[SpatialAxis] = [1, 2],  # noqa: B006
         output: Literal["same", "reduced"] = "same",
     ) -> None:
         if len(factors) != len(axes):

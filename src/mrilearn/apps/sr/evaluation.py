@@ -158,6 +158,9 @@ def _zoom_box(hr: np.ndarray, slice_axis: int) -> tuple[int, int, int, int]:
     return (c0 - h // 2, c0 + h // 2, c1 - h // 2, c1 + h // 2)
 
 
+COMPARISON_FILES = ("comparison.csv", "comparison.md", "distortion_perception.png")
+
+
 def compare_runs(runs: Sequence[Path], out_dir: Path) -> list[dict[str, Any]]:
     """One table and one distortion–perception plot for several evaluated SR runs (§5.4.3).
 

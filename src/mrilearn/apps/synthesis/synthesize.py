@@ -15,6 +15,7 @@ from mrilearn.errors import ConfigError, DataError
 from mrilearn.io import read_volume, write_nifti
 from mrilearn.io.atomic import atomic_dir, write_json_atomic
 from mrilearn.io.nifti import is_nifti_path
+from mrilearn.io.outputs import Output, check_outputs
 from mrilearn.runs import load_run
 
 log = logging.getLogger(__name__)
@@ -61,12 +62,20 @@ def synthesize_files(
 
 def synthesize_paths(
     run_dir: Path, source: Path, output: Path, seed: int | None = None,
-    min_foreground: float | None = None, checkpoint: str = "best",
+    min_foreground: float | None = None, checkpoint: str = "best", overwrite: bool = False,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """``mrilearn synthesize``: a label map file → an image file plus ``<stem>.json``; a
-    folder of label maps → a folder of images of the same names plus ``synthesis.json``."""
+    folder of label maps → a folder of images of the same names plus ``synthesis.json``.
+    Existing outputs are replaced only with ``overwrite``."""
     if not source.is_dir() and not is_nifti_path(output):
         raise DataError(f"{output}: the output of one label map must end with .nii or .nii.gz")
+    sidecar = output.with_name(f"{output.name.removesuffix('.gz').removesuffix('.nii')}.json")
+    outputs = (
+        [Output.folder(output, *(p.name for p in label_files(source)), "synthesis.json")]
+        if source.is_dir()
+        else [output, sidecar]
+    )
+    check_outputs(outputs, [source, run_dir], overwrite)
     trainer = spade_run(run_dir, checkpoint)
     threshold = trainer.data.min_foreground if min_foreground is None else min_foreground
     meta = {"run": str(run_dir), "iteration": trainer.iteration, "seed": seed,
@@ -84,6 +93,5 @@ def synthesize_paths(
             write_json_atomic(tmp / "synthesis.json", {**meta, "files": records})
         return records
     records = synthesize_files(trainer, [source], [output], seed, min_foreground)
-    stem = output.name.removesuffix(".gz").removesuffix(".nii")
-    write_json_atomic(output.with_name(f"{stem}.json"), {**meta, "files": records})
+    write_json_atomic(sidecar, {**meta, "files": records})
     return records
