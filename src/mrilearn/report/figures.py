@@ -108,8 +108,9 @@ def comparison_panel(
     scale for all (the 99th percentile inside the foreground away from its edge; brighter
     errors saturate) with one colour bar; row 3 (``zoom_box``): the box ``(u0, u1, v0, v1)``
     in slice voxel indices (u = first, v = second in-plane axis), or ``"auto"`` for the
-    reference's most structured square (:func:`structure_box`), contrast-stretched to the
-    reference's range inside it and outlined on row 1.
+    reference's most structured square inside the foreground and below the grey scale's top
+    (:func:`structure_box`), contrast-stretched to the reference's range inside it and
+    outlined on row 1.
 
     Args:
         images: name → (X, Y, Z) volume on one grid; columns follow the dict order.
@@ -132,7 +133,8 @@ def comparison_panel(
         else ref_slice > ref_slice.min() + 0.05 * data_range
     )
     if zoom_box == "auto":
-        zoom_box = structure_box(ref_slice, max(8, min(ref_slice.shape) // 3), fg)
+        inside = fg & (ref_slice < vmax)  # a blob saturated on the grey scale is no texture
+        zoom_box = structure_box(ref_slice, max(8, min(ref_slice.shape) // 3), inside)
     layout = _PanelLayout(ref_slice.shape, len(slices), error_maps, zoom_box is not None)
     fig, axes = layout.figure()
     for col, (name, s) in enumerate(slices.items()):

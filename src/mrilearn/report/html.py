@@ -137,11 +137,12 @@ def _wide(table: WideTable, roles: Roles | None, titled: bool) -> str:
         name = html.escape(method) + (" (reference)" if cls == "reference" else "")
         body.append(f"<tr class='{cls}'><td>{name}</td><td>{n}</td>{''.join(cells)}</tr>")
     title = f"<h3>{html.escape(table.title)}</h3>" if titled else ""
+    spread = any(row_n(table, m) >= 2 for m in table.methods)
     return (
         f"{title}<div class=scroll><table class=wide><tr><th>method</th><th>n</th>{head}</tr>"
         f"{''.join(body)}</table></div>"
-        "<p class=note>mean ± standard deviation over subjects; best of each column in bold "
-        "(↑ higher is better, ↓ lower, →0 closest to zero)</p>"
+        f"<p class=note>{'mean ± standard deviation over subjects' if spread else 'one subject'}"
+        "; best of each column in bold (↑ higher is better, ↓ lower, →0 closest to zero)</p>"
     )
 
 
