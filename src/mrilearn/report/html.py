@@ -24,11 +24,11 @@ from mrilearn.report.tables import (
     PAIRED_TESTS_NOTE,
     Roles,
     WideTable,
-    cell_text,
     format_value,
     header,
     max_n,
     row_n,
+    table_rows,
     wide_tables,
 )
 from mrilearn.report.viewer import VIEWER_DIR, viewer_html
@@ -94,9 +94,10 @@ def _evaluation(evaluation: dict[str, Any]) -> str:
     """Wide tables, notes, paired tests (or why there are none) and the long table."""
     rows = evaluation.get("table", [])
     subjects = evaluation.get("subjects", [])
+    shown = ", ".join(map(str, subjects[:8])) + (", …" if len(subjects) > 8 else "")
     parts = [
-        f"<h2>Evaluation ({html.escape(str(evaluation.get('split', '')))}, "
-        f"{len(subjects)} subject{'s' if len(subjects) != 1 else ''})</h2>"
+        f"<h2>Evaluation ({html.escape(str(evaluation.get('split', '')))})</h2>"
+        f"<p>{len(subjects)} subject{'s' if len(subjects) != 1 else ''}: {html.escape(shown)}</p>"
     ]
     roles = Roles.from_dict(evaluation.get("roles"))
     tables = wide_tables(rows, roles) if rows else []
@@ -124,18 +125,14 @@ def _wide(table: WideTable, roles: Roles | None, titled: bool) -> str:
     """Methods in rows, metrics in columns, the best value of each column in bold."""
     head = "".join(f"<th>{html.escape(header(m))}</th>" for m in table.metrics)
     body = []
-    for method in table.methods:
-        n = row_n(table, method)
+    for method, label, n, cells in table_rows(table):
         cls = "reference" if method in table.references else ""
         cls = "network" if roles is not None and method == roles.network else cls
-        cells = []
-        for m in table.metrics:
-            text = html.escape(cell_text(table.cells[method].get(m), n, table.decimals[m]))
-            cells.append(
-                f"<td><b>{text}</b></td>" if method in table.best[m] else f"<td>{text}</td>"
-            )
-        name = html.escape(method) + (" (reference)" if cls == "reference" else "")
-        body.append(f"<tr class='{cls}'><td>{name}</td><td>{n}</td>{''.join(cells)}</tr>")
+        tds = "".join(
+            f"<td><b>{html.escape(t)}</b></td>" if best else f"<td>{html.escape(t)}</td>"
+            for t, best in cells
+        )
+        body.append(f"<tr class='{cls}'><td>{html.escape(label)}</td><td>{n}</td>{tds}</tr>")
     title = f"<h3>{html.escape(table.title)}</h3>" if titled else ""
     spread = any(row_n(table, m) >= 2 for m in table.methods)
     return (

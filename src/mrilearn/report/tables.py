@@ -39,8 +39,7 @@ class Roles:
     tables: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v if isinstance(v, str) else (dict(v) if isinstance(v, Mapping) else list(v))
-                for k, v in asdict(self).items()}  # fmt: skip
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> Roles | None:
@@ -146,6 +145,21 @@ def header(metric: str) -> str:
     return info.label + (f" ({info.unit})" if info.unit else "") + arrow
 
 
+def table_rows(table: WideTable) -> list[tuple[str, str, int, list[tuple[str, bool]]]]:
+    """Each row of ``table``: the method, its label (references marked), its n and its cells
+    as ``(text, best)``."""
+    out = []
+    for method in table.methods:
+        n = row_n(table, method)
+        cells = [
+            (cell_text(table.cells[method].get(m), n, table.decimals[m]), method in table.best[m])
+            for m in table.metrics
+        ]
+        label = method + (" (reference)" if method in table.references else "")
+        out.append((method, label, n, cells))
+    return out
+
+
 def wide_markdown(table: WideTable) -> str:
     """A Markdown table: methods in rows, metrics in columns, the best value in bold."""
     lines = [
@@ -154,14 +168,9 @@ def wide_markdown(table: WideTable) -> str:
         "| method | n | " + " | ".join(header(m) for m in table.metrics) + " |",
         "|---|---|" + "---|" * len(table.metrics),
     ]
-    for method in table.methods:
-        n = row_n(table, method)
-        cells = []
-        for m in table.metrics:
-            text = cell_text(table.cells[method].get(m), n, table.decimals[m])
-            cells.append(f"**{text}**" if method in table.best[m] else text)
-        name = method + (" (reference)" if method in table.references else "")
-        lines.append(f"| {name} | {n} | " + " | ".join(cells) + " |")
+    for _, label, n, cells in table_rows(table):
+        texts = [f"**{text}**" if best else text for text, best in cells]
+        lines.append(f"| {label} | {n} | " + " | ".join(texts) + " |")
     return "\n".join(lines) + "\n"
 
 
