@@ -18,7 +18,7 @@ from mrilearn.config import EvaluationConfig
 from mrilearn.errors import DataError
 from mrilearn.metrics.image import nrmse, slicewise_metrics
 from mrilearn.physics.subspace import image_series, t1_map
-from mrilearn.report.evaluation import Scores, write_evaluation
+from mrilearn.report.evaluation import Roles, Scores, write_evaluation
 from mrilearn.report.figures import plt, save_figure
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,8 @@ def evaluate_malibu(
         "speed": speed,
         "t1_agreement": agreement,
     }
-    return write_evaluation(out_dir, scores, result, NOTES)
+    roles = Roles(net_name, (BACK_PROJECTION,), headline=("U_nrmse", "bright_psnr"))
+    return write_evaluation(out_dir, scores, result, NOTES, roles)
 
 
 def _t1(s: MalibuSubject, u: np.ndarray) -> np.ndarray:

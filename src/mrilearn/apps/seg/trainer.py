@@ -23,7 +23,7 @@ from mrilearn.inference.multiview import MultiView
 from mrilearn.io import Volume
 from mrilearn.metrics.segmentation import SEG_METRICS, segmentation_metrics
 from mrilearn.registry import TRAINERS
-from mrilearn.report.evaluation import Scores, write_evaluation
+from mrilearn.report.evaluation import Roles, Scores, write_evaluation
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,16 @@ class SegTrainer(Trainer):
             "metrics on each label's own grid; MSD and HD95 in mm; "
             f"runtime_s of '{fused}' includes resampling and all views"
         )
-        return write_evaluation(out_dir, scores, result, [summary, *notes])
+        roles = Roles(
+            fused,
+            tuple(views),
+            headline=("dsc_mean",),
+            tables={
+                "Mean over organs": [*(f"{m}_mean" for m in SEG_METRICS), "runtime_s"],
+                "DSC per organ": [f"dsc_{organ}" for organ in table.names],
+            },
+        )
+        return write_evaluation(out_dir, scores, result, [summary, *notes], roles)
 
     def save_figures(self, fig_dir: Path) -> None:
         """Overlay of the first validation slab's middle slice: reference and prediction."""
