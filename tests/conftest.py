@@ -16,6 +16,16 @@ from mrilearn.registry import applications
 
 plugins.load()  # config validation checks names against the registries
 
+
+@pytest.fixture(autouse=True)
+def fp32(monkeypatch):
+    """Every test computes in fp32 unless it asks otherwise (``monkeypatch.delenv``):
+    ``precision: auto`` would pick bf16 on a CPU with native bf16, and the numbers tests
+    compare must not depend on the machine."""
+    from mrilearn.engine.precision import PRECISION_ENV
+
+    monkeypatch.setenv(PRECISION_ENV, "fp32")
+
 AFFINE = np.array(
     [[0.0, 0.0, 1.2, -10.0], [-1.0, 0.0, 0.0, 20.0], [0.0, 1.1, 0.0, -5.0], [0, 0, 0, 1]]
 )

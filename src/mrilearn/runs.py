@@ -20,9 +20,10 @@ from mrilearn import plugins
 from mrilearn.config import Config, from_dict
 from mrilearn.deploy.package import is_package, load_package
 from mrilearn.engine.checkpoint import load_checkpoint
+from mrilearn.engine.device import requested_device, resolve_device
 from mrilearn.engine.distributed import DistInfo, launch
 from mrilearn.engine.logger import METRICS_FILE, read_records
-from mrilearn.engine.trainer import Trainer, trainer_of
+from mrilearn.engine.trainer import Trainer, inference_trainer, trainer_of
 from mrilearn.errors import ConfigError
 from mrilearn.io.atomic import write_text_atomic
 from mrilearn.report.html import write_report
@@ -43,7 +44,8 @@ def train_run(cfg: Config, resume: bool, overwrite: bool, devices: int) -> Path:
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run_dir / "config.yaml", cfg.dump())
-    launch(_train_worker, devices, cfg.to_dict(), str(run_dir), resume)
+    cuda = resolve_device(requested_device(cfg.train.device)).type == "cuda"
+    launch(_train_worker, devices, cfg.to_dict(), str(run_dir), resume, cuda=cuda)
     write_report(run_dir)
     return run_dir
 
@@ -80,7 +82,7 @@ def load_run(run_dir: Path, checkpoint: str = "best", runtime: str = "torch") ->
         path = run_dir / "checkpoints" / "latest.pt"  # runs without validation keep no best
     state = load_checkpoint(path)
     cfg = from_dict(state["config"])
-    trainer = build_trainer(cfg, run_dir)
+    trainer = inference_trainer(cfg, run_dir)
     trainer.load_state(state, str(path), weights_only=True)
     trainer.iteration = int(state["iteration"])
     for net in trainer.nets.values():

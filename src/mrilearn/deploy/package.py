@@ -28,7 +28,7 @@ from mrilearn import plugins
 from mrilearn.config import from_dict
 from mrilearn.engine.checkpoint import load_state_dict
 from mrilearn.engine.contract import Predictor
-from mrilearn.engine.trainer import trainer_of
+from mrilearn.engine.trainer import inference_trainer
 from mrilearn.errors import CheckpointError, ConfigError
 from mrilearn.io.atomic import atomic_dir
 from mrilearn.io.nifti import is_nifti_path
@@ -70,7 +70,7 @@ def export_package(
             f"--onnx: no input conventions known for trainer {type(trainer).__name__}"
         )
     weights = {
-        f"{name}.{key}": t.detach().clone().contiguous()
+        f"{name}.{key}": t.detach().cpu().clone().contiguous()
         for name, net in trainer.nets.items()
         for key, t in net.state_dict().items()
     }
@@ -156,7 +156,7 @@ def load_package(folder: Path, runtime: Runtime = "torch") -> Predictor:
     folder = Path(folder)
     info = read_package_info(folder)
     cfg = from_dict(yaml.safe_load((folder / CONFIG_FILE).read_text()))
-    trainer = trainer_of(cfg, folder)
+    trainer = inference_trainer(cfg, folder)
     try:
         flat = load_file(str(folder / WEIGHTS_FILE))
     except (SafetensorError, OSError) as err:
