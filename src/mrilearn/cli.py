@@ -42,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     try:
-        return int(args.func(args) or 0)
+        from mrilearn.engine.device import device_override
+        from mrilearn.engine.precision import precision_override
+
+        with device_override(args.device), precision_override(args.precision):
+            return int(args.func(args) or 0)
     except MrilearnError as err:
         if args.debug:
             raise
@@ -103,7 +107,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.iterations=100")
     t.add_argument("--resume", action="store_true", help="continue from checkpoints/latest.pt")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
-    t.add_argument("--devices", type=int, default=1, help="data-parallel CPU processes (DDP)")
+    t.add_argument(
+        "--devices", type=int, default=1,
+        help="data-parallel processes (DDP): one per GPU on CUDA (NCCL), else CPU processes",
+    )  # fmt: skip
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="evaluate a run's best checkpoint")
@@ -253,6 +260,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     from mrilearn import components
     from mrilearn.engine.device import available_devices
+    from mrilearn.engine.precision import cpu_bf16_summary
     from mrilearn.io.embedded import embedded_datasets
 
     plugins.load()
@@ -267,6 +275,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             print(f"  {pkg:9s} not installed")
     print(f"threads: torch {torch.get_num_threads()}, cpus {os.cpu_count()}")
     print(f"devices: {', '.join(available_devices())}")
+    print(f"cpu bf16: {cpu_bf16_summary()}")
     print("embedded data:")
     for name, where in embedded_datasets().items():
         print(f"  {name}: {where}")

@@ -23,6 +23,7 @@ from mrilearn.engine.checkpoint import load_checkpoint
 from mrilearn.engine.device import requested_device, resolve_device
 from mrilearn.engine.distributed import DistInfo, launch
 from mrilearn.engine.logger import METRICS_FILE, read_records
+from mrilearn.engine.precision import resolve_precision
 from mrilearn.engine.trainer import Trainer, inference_trainer, trainer_of
 from mrilearn.errors import ConfigError
 from mrilearn.io.atomic import write_text_atomic
@@ -32,6 +33,8 @@ from mrilearn.report.html import write_report
 def train_run(cfg: Config, resume: bool, overwrite: bool, devices: int) -> Path:
     """Prepare the run directory, train (in ``devices`` processes) and write the report."""
     plugins.load()
+    device = resolve_device(requested_device(cfg.train.device))
+    resolve_precision(cfg.train.precision, device)  # a bad device or precision changes nothing
     run_dir = Path(cfg.output_dir) / cfg.experiment
     if resume:
         _check_resumable(run_dir, cfg)
@@ -44,8 +47,7 @@ def train_run(cfg: Config, resume: bool, overwrite: bool, devices: int) -> Path:
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run_dir / "config.yaml", cfg.dump())
-    cuda = resolve_device(requested_device(cfg.train.device)).type == "cuda"
-    launch(_train_worker, devices, cfg.to_dict(), str(run_dir), resume, cuda=cuda)
+    launch(_train_worker, devices, cfg.to_dict(), str(run_dir), resume, cuda=device.type == "cuda")
     write_report(run_dir)
     return run_dir
 

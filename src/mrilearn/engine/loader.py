@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Generator, Iterator
 
 import numpy as np
@@ -56,6 +57,12 @@ class BatchStream(IterableDataset):
             iteration += workers
 
 
+def _ignore_interrupts(_: int) -> None:
+    """Ctrl+C pauses the run in the training process (which then stops the workers); a
+    worker interrupted mid-batch would instead break the batch it was drawing."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def default_workers(device: torch.device) -> int:
     """``train.workers`` unset: none on the CPU (the cores train), up to 4 beside a GPU."""
     if device.type == "cpu":
@@ -87,6 +94,7 @@ def batch_stream(
         num_workers=workers,
         prefetch_factor=PREFETCH,
         pin_memory=device.type == "cuda",
+        worker_init_fn=_ignore_interrupts,
         # the workers' base seed comes from here, not from the global random stream
         generator=torch.Generator().manual_seed(batch_seed(seed, rank, start)),
     )

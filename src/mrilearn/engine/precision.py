@@ -83,13 +83,16 @@ def resolve_precision(spec: str | None, device: torch.device, inherited: bool = 
     if spec == "fp16" and device.type == "cpu":
         raise ConfigError("precision fp16 needs a GPU (on the CPU use bf16 or fp32)")
     if spec == "bf16" and not native_bf16(device) and device.type != "mps":
-        log.warning(
-            "precision bf16 on %s without native bf16 kernels: emulated, e.g. %s; "
-            "use precision auto or fp32",
-            device,
-            EMULATED_BF16_COST,
+        _warn_once(
+            f"precision bf16 on {device} without native bf16 kernels: emulated, e.g. "
+            f"{EMULATED_BF16_COST}; use precision auto or fp32"
         )
     return spec
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    log.warning(message)
 
 
 def _native(spec: str, device: torch.device) -> bool:
