@@ -26,6 +26,7 @@ def fp32(monkeypatch):
 
     monkeypatch.setenv(PRECISION_ENV, "fp32")
 
+
 AFFINE = np.array(
     [[0.0, 0.0, 1.2, -10.0], [-1.0, 0.0, 0.0, 20.0], [0.0, 1.1, 0.0, -5.0], [0, 0, 0, 1]]
 )

@@ -124,9 +124,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--checkpoint", default="best", help="best, latest or a periodic name")
     i.add_argument(
         "--runtime",
-        choices=["torch", "onnx"],
-        default="torch",
-        help="onnx: run a package's model.onnx with onnxruntime",
+        choices=["auto", "eager", "compile", "onnx", "torch"],
+        default="auto",
+        help="eager (or torch) PyTorch, compile: torch.compile, onnx: a package's model.onnx "
+        "with onnxruntime; auto (default): onnx on the CPU where the package has it, else eager",
     )
     i.add_argument(
         "--samples",
@@ -200,7 +201,10 @@ def cmd_infer(args: argparse.Namespace) -> int:
         _one_of(args.input, args.input_path, "-i"),
         _one_of(args.out, args.output_path, "-o"),
     )
-    trainer = load_run(args.run, args.checkpoint, args.runtime)
+    runtime = args.runtime
+    if runtime == "auto" and (args.samples or args.attention):  # these need the PyTorch net
+        runtime = "eager"
+    trainer = load_run(args.run, args.checkpoint, runtime)
     volume = read_volume(source)
     if args.samples:
         from mrilearn.inference.uncertainty import infer_with_uncertainty

@@ -19,6 +19,7 @@ import yaml
 from mrilearn import plugins
 from mrilearn.config import Config, from_dict
 from mrilearn.deploy.package import is_package, load_package
+from mrilearn.deploy.runtime import ALIASES, use_runtime
 from mrilearn.engine.checkpoint import load_checkpoint
 from mrilearn.engine.device import requested_device, resolve_device
 from mrilearn.engine.distributed import DistInfo, launch
@@ -68,12 +69,13 @@ def build_trainer(cfg: Config, run_dir: Path, dist: DistInfo | None = None) -> T
 
 def load_run(run_dir: Path, checkpoint: str = "best", runtime: str = "torch") -> Trainer:
     """Rebuild a run's trainer from its config and load the checkpoint's weights; a folder
-    holding package.json is loaded as an exported package (``runtime`` torch or onnx)."""
+    holding package.json is loaded as an exported package. ``runtime``: eager (``torch``),
+    compile, onnx (packages) or auto (:mod:`mrilearn.deploy.runtime`)."""
     plugins.load()
     run_dir = Path(run_dir)
     if is_package(run_dir):
         return load_package(run_dir, runtime)
-    if runtime != "torch":
+    if ALIASES.get(runtime, runtime) == "onnx":
         raise ConfigError(f"--runtime {runtime} needs an exported package (mrilearn export)")
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(
@@ -89,6 +91,7 @@ def load_run(run_dir: Path, checkpoint: str = "best", runtime: str = "torch") ->
     trainer.iteration = int(state["iteration"])
     for net in trainer.nets.values():
         net.eval()
+    use_runtime(trainer, runtime)
     return trainer
 
 

@@ -26,6 +26,7 @@ import yaml
 
 from mrilearn import plugins
 from mrilearn.config import from_dict
+from mrilearn.deploy.runtime import pick_runtime, use_runtime
 from mrilearn.engine.checkpoint import load_state_dict
 from mrilearn.engine.contract import Predictor
 from mrilearn.engine.trainer import inference_trainer
@@ -40,7 +41,7 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.yaml"
 ONNX_FILE = "model.onnx"
 FORMAT, FORMAT_VERSION = "mrilearn-package", 1
-Runtime = Literal["torch", "onnx"]
+Runtime = Literal["auto", "eager", "torch", "compile", "onnx"]
 
 
 def is_package(folder: Path) -> bool:
@@ -146,7 +147,8 @@ def read_package_info(folder: Path) -> dict[str, Any]:
 def load_package(folder: Path, runtime: Runtime = "torch") -> Predictor:
     """Rebuild the trainer of a package for inference, its nets in eval mode.
 
-    ``runtime="onnx"`` makes ``infer_volume`` run ``model.onnx`` with onnxruntime. The
+    ``runtime="onnx"`` makes ``infer_volume`` run ``model.onnx`` with onnxruntime (``auto``
+    does on the CPU where the package has one; see :mod:`mrilearn.deploy.runtime`). The
     trainer gets ``package_info`` (package.json) for the model description of outputs.
     """
     from safetensors import SafetensorError
@@ -168,6 +170,7 @@ def load_package(folder: Path, runtime: Runtime = "torch") -> Predictor:
         net.eval()
     trainer.iteration = int(info.get("iteration", 0))
     trainer.package_info = info
+    runtime = pick_runtime(runtime, trainer.device, bool(info.get("onnx")))
     if runtime == "onnx":
         from mrilearn.deploy.onnx import OnnxNet
 
@@ -181,6 +184,7 @@ def load_package(folder: Path, runtime: Runtime = "torch") -> Predictor:
             info["io"].get("net_attributes", {}),
         )
         trainer.use_inference_net(net)
+    use_runtime(trainer, runtime)
     return trainer
 
 

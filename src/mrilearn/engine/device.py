@@ -80,22 +80,26 @@ def process_device(spec: str | None, local_rank: int, local_processes: int) -> t
 
 
 @contextlib.contextmanager
-def device_override(spec: str | None) -> Iterator[None]:
-    """``--device``: checked now (a missing device fails before any work), in force for the
-    block and for the processes started inside it."""
-    if spec is None:
-        yield
-        return
-    resolve_device(spec)
-    previous = os.environ.get(DEVICE_ENV)
-    os.environ[DEVICE_ENV] = spec
+def env_override(name: str, value: str | None) -> Iterator[None]:
+    """Environment variable ``name`` set to ``value`` for the block (None: left as it is)."""
+    previous = os.environ.get(name)
+    if value is not None:
+        os.environ[name] = value
     try:
         yield
     finally:
         if previous is None:
-            os.environ.pop(DEVICE_ENV, None)
+            os.environ.pop(name, None)
         else:
-            os.environ[DEVICE_ENV] = previous
+            os.environ[name] = previous
+
+
+def device_override(spec: str | None) -> contextlib.AbstractContextManager:
+    """``--device``: checked now (a missing device fails before any work), in force for the
+    block and for the processes started inside it."""
+    if spec is not None:
+        resolve_device(spec)
+    return env_override(DEVICE_ENV, spec)
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:

@@ -17,13 +17,14 @@ import contextlib
 import functools
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from mrilearn.engine.device import env_override
 from mrilearn.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -99,23 +100,11 @@ def _native(spec: str, device: torch.device) -> bool:
     return native_bf16(device) if spec == "bf16" else device.type in ("cuda", "mps")
 
 
-@contextlib.contextmanager
-def precision_override(spec: str | None) -> Iterator[None]:
+def precision_override(spec: str | None) -> contextlib.AbstractContextManager:
     """``--precision`` for the block and the processes started inside it."""
-    if spec is None:
-        yield
-        return
-    if spec not in PRECISIONS:
+    if spec is not None and spec not in PRECISIONS:
         raise ConfigError(f"--precision {spec}: expected one of {', '.join(PRECISIONS)}")
-    previous = os.environ.get(PRECISION_ENV)
-    os.environ[PRECISION_ENV] = spec
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(PRECISION_ENV, None)
-        else:
-            os.environ[PRECISION_ENV] = previous
+    return env_override(PRECISION_ENV, spec)
 
 
 class MixedPrecision:

@@ -33,7 +33,9 @@ def gradient_penalty(
     ``scale``: the mixed-precision loss scale; the gradient is taken of the scaled critic
     output (so fp16 gradients do not underflow) and unscaled before the norm.
     """
-    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), dtype=real.dtype, device=real.device)
+    eps = torch.rand(
+        (real.shape[0],) + (1,) * (real.dim() - 1), dtype=real.dtype, device=real.device
+    )
     mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(mixed).sum() * scale, mixed, create_graph=True)
     grad = grad / scale
