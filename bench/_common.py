@@ -21,10 +21,11 @@ from mrilearn.runs import build_trainer
 
 T = TypeVar("T")
 
-# the quick configs of each application, as used by the benchmarks
+# the quick configs of the applications the benchmarks time: (packaged config, overrides)
 QUICK = {
-    "SR demo": "sr/demo_mni152",
-    "ALAMO demo": "seg/demo_mni152_tissue",
+    "SR demo": ("sr/demo_mni152", []),
+    "SR WGAN-GP quick": ("sr/mdcsrn_gan_quick", ["trainer.warmup_d=0"]),  # D and G steps
+    "ALAMO demo": ("seg/demo_mni152_tissue", []),
 }
 
 
@@ -57,7 +58,7 @@ def timed(fn: Callable[[], T], repeats: int, warmup: int = 0) -> tuple[float, T]
 
 
 def time_steps(
-    config: str, overrides: list[str], iterations: int, warmup: int = 2
+    config: str, overrides: list[str], iterations: int, warmup: int = 1
 ) -> dict[str, float]:
     """Seconds per iteration (median) and the fraction of the timed wall time spent waiting
     for batches, over ``iterations`` loop steps after ``warmup`` untimed ones."""

@@ -15,7 +15,7 @@ from _common import QUICK, machine_line, time_steps
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--configs", nargs="+", default=list(QUICK), choices=list(QUICK))
+    p.add_argument("--configs", nargs="+", default=["SR demo", "ALAMO demo"], choices=list(QUICK))
     p.add_argument("--iterations", type=int, default=20)
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     p.add_argument("--device", default="cpu")
@@ -24,9 +24,10 @@ def main() -> None:
     print("| config | workers | s/iteration | waiting for data |\n|---|---|---|---|")
     for name in args.configs:
         for workers in args.workers:
-            overrides = [f"train.workers={workers}", "train.precision=fp32",
+            config, base = QUICK[name]
+            overrides = [*base, f"train.workers={workers}", "train.precision=fp32",
                          f"train.device={args.device}"]  # fmt: skip
-            r = time_steps(QUICK[name], overrides, args.iterations)
+            r = time_steps(config, overrides, args.iterations)
             print(f"| {name} | {workers} | {r['s_per_it']:.3f} | {r['data_fraction']:.1%} |")
 
 

@@ -52,7 +52,7 @@ TRAINING = {  # name: (packaged config, overrides)
             "train.batch_size=1",
         ],
     ),  # fmt: skip
-    "SPADE (synthetic abdomens)": ("synthesis/spade_abdomen", []),
+    "SPADE (synthetic abdomens)": ("synth/spade_abdomen", []),
 }
 # fewer synthetic abdomens than the configs' 36-40, so that building them stays a few seconds
 FEW_SUBJECTS = ["data.synthetic_subjects=8", "data.split=[6,1,0,1]"]
@@ -64,6 +64,12 @@ INFERENCE = {  # name: (config, volume shape, cpu-smoke shape, dissertation seco
     "ALAMO 3 views, DenseUnet k = 48, 20 slices": ("seg/base", (320, 288, 180), (40, 32, 24),
                                                    12.25),
 }  # fmt: skip
+# --cpu-smoke: small networks and patches, so that the whole check takes minutes on a CPU
+SMOKE_MODEL = {
+    "sr/mdcsrn_b8u4": ["model.blocks=1", "model.units=2", "inference.roi_size=[24,24,24]"],
+    "seg/base": ["model.growth=4", "model.units=2", "model.in_slices=5"],
+}
+SMOKE_TRAIN = ["model.blocks=1", "model.units=2", "model.growth=4"]
 
 
 def peak_memory() -> str:
@@ -76,7 +82,7 @@ def peak_memory() -> str:
 
 def smoke_overrides(config: str, overrides: list[str]) -> list[str]:
     if config.startswith("sr/"):
-        return overrides + ["data.patch_size=[16,16,16]", "train.batch_size=2"]
+        return [*overrides, *SMOKE_TRAIN, "data.patch_size=[16,16,16]", "train.batch_size=2"]
     return [SEG_SMOKE.get(o, o) for o in overrides] + SMOKE + ["data.crop=[32,32]"]
 
 
@@ -100,7 +106,7 @@ def resume_row(args: argparse.Namespace, add: Callable[..., None], tmp: Path) ->
             f"train.device={args.device}", f"train.workers={args.workers}",
             f"output_dir={tmp}", "train.precision=bf16"]  # fmt: skip
     if args.cpu_smoke:
-        base += ["data.patch_size=[16,16,16]", "train.batch_size=2"]
+        base += [*SMOKE_TRAIN, "data.patch_size=[16,16,16]", "train.batch_size=2"]
     t0 = time.perf_counter()
     straight = train_run(load_config("sr/demo_mni152", [*base, "experiment=a"]), False, False, 1)
     half = load_config("sr/demo_mni152", [*base, "experiment=b", "train.iterations=5"])
@@ -135,7 +141,7 @@ def ddp_row(args: argparse.Namespace, add: Callable[..., None], tmp: Path) -> No
 def inference_rows(args: argparse.Namespace, add: Callable[..., None]) -> None:
     device = torch.device(args.device)
     for name, (config, shape, smoke, reference) in INFERENCE.items():
-        cfg = load_config(config)
+        cfg = load_config(config, SMOKE_MODEL[config] if args.cpu_smoke else [])
         net = components.build("model", cfg.model).to(device).eval()
         inferer = components.build("inference", cfg.inference)
         volume = np.random.default_rng(0).standard_normal(smoke if args.cpu_smoke else shape)

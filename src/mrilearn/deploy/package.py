@@ -170,7 +170,7 @@ def load_package(folder: Path, runtime: Runtime = "torch") -> Predictor:
         net.eval()
     trainer.iteration = int(info.get("iteration", 0))
     trainer.package_info = info
-    runtime = pick_runtime(runtime, trainer.device, bool(info.get("onnx")))
+    runtime = pick_runtime(runtime, trainer.device, bool(info.get("onnx")), trainer.amp.name)
     if runtime == "onnx":
         from mrilearn.deploy.onnx import OnnxNet
 

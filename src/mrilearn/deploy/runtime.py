@@ -2,9 +2,11 @@
 or ``onnx`` (ONNX Runtime on an exported package's ``model.onnx``); ``auto`` is the fastest on
 this kind of device as measured in ``bench/runtime.py`` (docs/benchmarks.md).
 
-``auto`` picks ONNX Runtime on the CPU for a package that holds ``model.onnx`` (whole-volume
-SR and ALAMO inference were faster by more than 10 % there and matched eager within 1e-4),
-and eager everywhere else: ``torch.compile`` lost its compile time on one volume.
+``auto`` picks ONNX Runtime on the CPU for a package that holds ``model.onnx`` when inference
+runs in fp32 (whole-volume SR and ALAMO inference were faster there and matched eager within
+1e-4), and eager everywhere else: on GPUs, with bf16 autocast (faster still on CPUs with
+native bf16; ONNX Runtime runs the fp32 model) and for runs that have no ``model.onnx``;
+``torch.compile`` lost its compile time on one volume.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ RUNTIMES = ("auto", "eager", "compile", "onnx")
 ALIASES = {"torch": "eager"}  # the older spelling of eager
 
 
-def pick_runtime(requested: str, device: torch.device, has_onnx: bool) -> str:
+def pick_runtime(
+    requested: str, device: torch.device, has_onnx: bool, precision: str = "fp32"
+) -> str:
     """The runtime ``auto`` (or an alias) stands for here."""
     runtime = ALIASES.get(requested, requested)
     if runtime != "auto":
         return runtime
-    return "onnx" if device.type == "cpu" and has_onnx else "eager"
+    return "onnx" if device.type == "cpu" and has_onnx and precision == "fp32" else "eager"
 
 
 def use_runtime(trainer: Predictor, runtime: str) -> None:

@@ -111,5 +111,6 @@ def test_auto_runtime_is_onnx_on_the_cpu_where_the_package_has_it(run_and_packag
     assert pick_runtime("auto", cpu, has_onnx=False) == "eager"
     assert pick_runtime("auto", gpu, has_onnx=True) == "eager"
     assert pick_runtime("torch", cpu, has_onnx=True) == "eager"  # the older name of eager
+    assert pick_runtime("auto", cpu, has_onnx=True, precision="bf16") == "eager"  # autocast
     assert isinstance(load_package(run_and_package[1], "auto").inference_net(), OnnxNet)
     assert not isinstance(load_run(run_and_package[0], "best", "auto").inference_net(), OnnxNet)
