@@ -18,12 +18,14 @@ plugins.load()  # config validation checks names against the registries
 
 
 @pytest.fixture(autouse=True)
-def fp32(monkeypatch):
-    """Every test computes in fp32 unless it asks otherwise (``monkeypatch.delenv``):
-    ``precision: auto`` would pick bf16 on a CPU with native bf16, and the numbers tests
-    compare must not depend on the machine."""
+def cpu_fp32(monkeypatch):
+    """Every test computes on the CPU in fp32 unless it asks otherwise (``monkeypatch.delenv``
+    of the variables that ``--device`` and ``--precision`` set): on a GPU machine ``auto``
+    would train on the GPU in bf16, and the numbers tests compare must not depend on it."""
+    from mrilearn.engine.device import DEVICE_ENV
     from mrilearn.engine.precision import PRECISION_ENV
 
+    monkeypatch.setenv(DEVICE_ENV, "cpu")
     monkeypatch.setenv(PRECISION_ENV, "fp32")
 
 

@@ -1,11 +1,15 @@
 """Mixed precision: ``auto | fp32 | bf16 | fp16`` through :func:`torch.autocast`, with a
 GradScaler for fp16 on CUDA.
 
-``auto`` never makes a run slower: it picks bf16 on CUDA GPUs that support it and on CPUs with
-native bf16 kernels (AMX or AVX512-BF16), fp32 everywhere else. Without native kernels bf16
-autocast is emulated and far slower, so an explicit ``bf16`` there logs a warning with the
-measured cost; ``fp16`` on the CPU is an error. The command line's ``--precision`` wins over
-``train.precision`` (kept in ``MRILEARN_PRECISION`` like ``--device``).
+``auto`` never makes a run slower: it picks bf16 on CUDA GPUs that support it and fp32
+everywhere else, the CPU included. Even with native bf16 kernels (AMX or AVX512-BF16) bf16
+training on the CPU was measured slower than fp32 for the WGAN-GP and ALAMO quick configs
+(``bench/precision.py``, docs/benchmarks.md), and bf16 inference does not reproduce fp32
+results; an explicit ``bf16`` is honoured there (it pays for plain SR training and for
+inference). Without native kernels bf16 autocast is emulated and far slower, so an explicit
+``bf16`` there logs a warning with the measured cost; ``fp16`` on the CPU is an error. The
+command line's ``--precision`` wins over ``train.precision`` (kept in ``MRILEARN_PRECISION``
+like ``--device``).
 
 Forward passes and losses run under autocast; backward passes outside it, scaled by the
 GradScaler where there is one, whose state is checkpointed.
@@ -78,7 +82,7 @@ def resolve_precision(spec: str | None, device: torch.device, inherited: bool = 
     if spec not in PRECISIONS:
         raise ConfigError(f"precision {spec!r}: expected one of {', '.join(PRECISIONS)}")
     if spec == "auto":
-        return "bf16" if device.type != "mps" and native_bf16(device) else "fp32"
+        return "bf16" if device.type == "cuda" and native_bf16(device) else "fp32"
     if spec == "fp32" or (inherited and not _native(spec, device)):
         return "fp32"
     if spec == "fp16" and device.type == "cpu":

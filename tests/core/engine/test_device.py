@@ -13,7 +13,7 @@ import torch
 from mrilearn.cli import main
 from mrilearn.config import load_config
 from mrilearn.engine.checkpoint import load_checkpoint
-from mrilearn.engine.device import available_devices, resolve_device
+from mrilearn.engine.device import DEVICE_ENV, available_devices, resolve_device
 from mrilearn.engine.distributed import DistInfo
 from mrilearn.errors import ConfigError
 from mrilearn.runs import build_trainer, load_run, train_run
@@ -65,7 +65,8 @@ def test_a_checkpoint_saved_on_a_gpu_loads_on_the_cpu(config_file):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
-def test_device_on_the_command_line_wins_over_the_config(config_file, capsys):
+def test_device_on_the_command_line_wins_over_the_config(config_file, capsys, monkeypatch):
+    monkeypatch.delenv(DEVICE_ENV)  # the tests' own --device cpu
     path = config_file(train={"iterations": 2, "val_every": 0, "device": "cuda"})
     assert main(["train", str(path)]) == 2  # the config asks for a GPU this machine lacks
     err = capsys.readouterr().err.strip()

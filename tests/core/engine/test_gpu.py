@@ -8,7 +8,7 @@ import torch
 
 from mrilearn.config import load_config
 from mrilearn.engine.checkpoint import load_checkpoint
-from mrilearn.engine.device import device_override
+from mrilearn.engine.device import DEVICE_ENV, device_override
 from mrilearn.engine.precision import PRECISION_ENV
 from mrilearn.runs import load_run, train_run
 
@@ -20,6 +20,7 @@ pytestmark = [
 
 def test_cuda_bf16_run_resumes_exactly_and_infers_on_the_cpu(config_file, monkeypatch):
     monkeypatch.delenv(PRECISION_ENV)
+    monkeypatch.delenv(DEVICE_ENV)
     path = config_file(train={"device": "cuda", "precision": "bf16", "workers": 2})
     straight = train_run(load_config(path, ["experiment=straight"]), False, False, 1)
     short = load_config(path, ["experiment=resumed", "train.iterations=5"])

@@ -26,9 +26,9 @@ def no_override(monkeypatch):
 
 @pytest.mark.usefixtures("no_override")
 @pytest.mark.parametrize("flags", [(), ("avx512_bf16",), ("amx_bf16",)])
-def test_auto_picks_bf16_only_on_cpus_with_native_bf16(monkeypatch, caplog, flags):
+def test_auto_is_fp32_on_the_cpu_and_bf16_warns_without_native_kernels(monkeypatch, caplog, flags):
     monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: flags)
-    assert resolve_precision("auto", CPU) == ("bf16" if flags else "fp32")
+    assert resolve_precision("auto", CPU) == "fp32"  # bf16 training measured slower on CPUs
     # a GPU run inferring here keeps bf16 only where it is native
     assert resolve_precision("bf16", CPU, inherited=True) == ("bf16" if flags else "fp32")
     assert resolve_precision("fp16", CPU, inherited=True) == "fp32"
