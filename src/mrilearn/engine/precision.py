@@ -38,7 +38,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 PRECISION_ENV = "MRILEARN_PRECISION"
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
-# measured in bench/precision.py (docs/benchmarks.md): the SR demo network, one 24³ patch
+# the SR demo network's forward pass on a 24³ patch, bf16 autocast vs fp32 (docs/benchmarks.md)
 EMULATED_BF16_COST = "74× slower than fp32 for the SR demo network on an AVX2-only AMD EPYC"
 
 
