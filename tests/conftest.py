@@ -17,6 +17,19 @@ from mrilearn.registry import applications
 
 plugins.load()  # config validation checks names against the registries
 
+
+@pytest.fixture(autouse=True)
+def cpu_fp32(monkeypatch):
+    """Every test computes on the CPU in fp32 unless it asks otherwise (``monkeypatch.delenv``
+    of the variables that ``--device`` and ``--precision`` set): on a GPU machine ``auto``
+    would train on the GPU in bf16, and the numbers tests compare must not depend on it."""
+    from mrilearn.engine.device import DEVICE_ENV
+    from mrilearn.engine.precision import PRECISION_ENV
+
+    monkeypatch.setenv(DEVICE_ENV, "cpu")
+    monkeypatch.setenv(PRECISION_ENV, "fp32")
+
+
 AFFINE = np.array(
     [[0.0, 0.0, 1.2, -10.0], [-1.0, 0.0, 0.0, 20.0], [0.0, 1.1, 0.0, -5.0], [0, 0, 0, 1]]
 )

@@ -14,8 +14,9 @@ from pathlib import Path
 
 
 def add_global_options(p: argparse.ArgumentParser, suppress: bool) -> None:
-    """``--debug``, ``-v``, ``-q``, ``--threads``, ``--device``. On a command's own parser (``suppress``)
-    they leave the value given before the command alone unless given again after it."""
+    """``--debug``, ``-v``, ``-q``, ``--threads``, ``--device``, ``--precision``. On a command's
+    own parser (``suppress``) they leave the value given before the command alone unless given
+    again after it."""
 
     def default(value: object) -> object:
         return argparse.SUPPRESS if suppress else value
@@ -36,7 +37,12 @@ def add_global_options(p: argparse.ArgumentParser, suppress: bool) -> None:
     )  # fmt: skip
     p.add_argument(
         "--device", default=default(None), metavar="DEVICE",
-        help="auto (default), cpu, cuda, cuda:N or mps",
+        help="auto (default: CUDA, else MPS, else the CPU), cpu, cuda, cuda:N or mps; "
+        "wins over the config's train.device",
+    )  # fmt: skip
+    p.add_argument(
+        "--precision", default=default(None), choices=("auto", "fp32", "bf16", "fp16"),
+        help="wins over train.precision (training) and the run's precision (inference)",
     )  # fmt: skip
 
 

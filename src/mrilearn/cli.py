@@ -79,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     """The command, with user errors and signals turned into one line and an exit status."""
     try:
-        return int(args.func(args) or 0)
+        from mrilearn.engine.device import device_override
+        from mrilearn.engine.precision import precision_override
+
+        with device_override(args.device), precision_override(args.precision):
+            return int(args.func(args) or 0)
     except Terminated as sig:
         print(f"mrilearn: stopped by {signal.Signals(sig.args[0]).name}", file=sys.stderr)
         return 128 + sig.args[0]
@@ -147,7 +151,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.iterations=100")
     t.add_argument("--resume", action="store_true", help="continue from checkpoints/latest.pt")
     add_overwrite_argument(t, "replace an existing run (only a folder holding an mrilearn run)")
-    t.add_argument("--devices", type=int, default=1, help="data-parallel CPU processes (DDP)")
+    t.add_argument(
+        "--devices", type=int, default=1,
+        help="data-parallel processes (DDP): one per GPU on CUDA (NCCL), else CPU processes",
+    )  # fmt: skip
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="evaluate a run's best checkpoint")
@@ -161,9 +168,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--checkpoint", default="best", help="best, latest or a periodic name")
     i.add_argument(
         "--runtime",
-        choices=["torch", "onnx"],
-        default="torch",
-        help="onnx: run a package's model.onnx with onnxruntime",
+        choices=["auto", "eager", "compile", "onnx", "torch"],
+        default="auto",
+        help="eager (or torch) PyTorch, compile: torch.compile, onnx: a package's model.onnx "
+        "with onnxruntime; auto (default): onnx on the CPU where the package has it, else eager",
     )
     i.add_argument(
         "--samples",
@@ -256,7 +264,10 @@ def cmd_infer(args: argparse.Namespace) -> int:
     )
     output = target if is_nifti_path(target) else Output.folder(target, "*.dcm")
     check_outputs([output], [source], args.overwrite)
-    trainer = load_run(args.run, args.checkpoint, args.runtime)
+    runtime = args.runtime
+    if runtime == "auto" and (args.samples or args.attention):  # these need the PyTorch net
+        runtime = "eager"
+    trainer = load_run(args.run, args.checkpoint, runtime)
     volume = read_volume(source, series_uid=args.series_uid)
     if args.samples:
         from mrilearn.inference.uncertainty import infer_with_uncertainty
@@ -316,6 +327,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     from mrilearn import components
     from mrilearn.engine.device import available_devices
+    from mrilearn.engine.precision import cpu_bf16_summary
     from mrilearn.io.embedded import embedded_datasets
 
     plugins.load()
@@ -330,6 +342,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             print(f"  {pkg:9s} not installed")
     print(f"threads: torch {torch.get_num_threads()}, cpus {os.cpu_count()}")
     print(f"devices: {', '.join(available_devices())}")
+    print(f"cpu bf16: {cpu_bf16_summary()}")
     print("embedded data:")
     for name, where in embedded_datasets().items():
         print(f"  {name}: {where}")

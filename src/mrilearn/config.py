@@ -53,6 +53,14 @@ class TrainConfig:
     # decay of an exponential moving average of the trained weights (e.g. 0.999); validation,
     # the best checkpoint, figures and inference then use the averaged weights
     ema: Annotated[float, Range(ge=0, lt=1)] | None = None
+    # where and how to compute: auto picks CUDA, else MPS, else the CPU (--device wins)
+    device: str | None = None
+    # auto: bf16 on CUDA GPUs that support it, else fp32 (bf16 on a CPU only when asked for)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    # background data-loading processes; 0: in the training process; default: 0 on the CPU,
+    # up to 4 beside a GPU. The batches are the same for any number.
+    workers: NonNegativeInt | None = None
+    sync_bn: bool = False  # BatchNorm statistics synchronised across DDP processes (CUDA)
 
 
 @dataclass

@@ -34,10 +34,13 @@ import torch
 from mrilearn import components, plugins
 from mrilearn.config import Config, from_dict, parse_yaml
 from mrilearn.deploy.package import is_package, load_package
+from mrilearn.deploy.runtime import ALIASES, use_runtime
 from mrilearn.engine.checkpoint import check_world_size, load_checkpoint
+from mrilearn.engine.device import requested_device, resolve_device
 from mrilearn.engine.distributed import DistInfo, launch
 from mrilearn.engine.logger import METRICS_FILE, read_records
-from mrilearn.engine.trainer import CHECKPOINTS, Trainer, trainer_of
+from mrilearn.engine.precision import resolve_precision
+from mrilearn.engine.trainer import CHECKPOINTS, Trainer, inference_trainer, trainer_of
 from mrilearn.errors import CheckpointError, ConfigError, DataError
 from mrilearn.io.atomic import write_text_atomic
 from mrilearn.io.lock import LOCK_FILE, folder_lock, holder
@@ -54,9 +57,12 @@ def train_run(cfg: Config, resume: bool, overwrite: bool, devices: int) -> Path:
     """Check everything, then prepare the run directory, train (in ``devices`` processes,
     holding the run's lock) and write the report."""
     plugins.load()
+    device = resolve_device(requested_device(cfg.train.device))
+    resolve_precision(cfg.train.precision, device)  # a bad device or precision changes nothing
     run_dir = Path(cfg.output_dir) / cfg.experiment
+    cuda = device.type == "cuda"
     if int(os.environ.get("RANK", "0")) > 0:  # torchrun: rank 0 prepares the run directory
-        launch(_train_worker, devices, cfg.to_dict(), str(run_dir), resume)
+        launch(_train_worker, devices, cfg.to_dict(), str(run_dir), resume, cuda=cuda)
         return run_dir
     check_run_target(cfg, resume, overwrite)
     trainer = _checked_trainer(cfg, run_dir, resume, devices)
@@ -65,7 +71,7 @@ def train_run(cfg: Config, resume: bool, overwrite: bool, devices: int) -> Path:
             trainer.fit(resume=resume)
         else:
             del trainer  # each process builds its own
-            launch(_train_worker, devices, cfg.to_dict(), str(run_dir), resume)
+            launch(_train_worker, devices, cfg.to_dict(), str(run_dir), resume, cuda=cuda)
         write_report(run_dir)
     return run_dir
 
@@ -208,12 +214,13 @@ def _check_resumable(run_dir: Path, cfg: Config) -> None:
 # ------------------------------------------------------------------------ trained runs
 def load_run(run_dir: Path, checkpoint: str = "best", runtime: str = "torch") -> Trainer:
     """Rebuild a run's trainer from its config and load the checkpoint's weights; a folder
-    holding package.json is loaded as an exported package (``runtime`` torch or onnx)."""
+    holding package.json is loaded as an exported package. ``runtime``: eager (``torch``),
+    compile, onnx (packages) or auto (:mod:`mrilearn.deploy.runtime`)."""
     plugins.load()
     run_dir = Path(run_dir)
     if is_package(run_dir):
         return load_package(run_dir, runtime)
-    if runtime != "torch":
+    if ALIASES.get(runtime, runtime) == "onnx":
         raise ConfigError(f"--runtime {runtime} needs an exported package (mrilearn export)")
     if not (run_dir / CONFIG_FILE).is_file():
         raise ConfigError(
@@ -225,11 +232,12 @@ def load_run(run_dir: Path, checkpoint: str = "best", runtime: str = "torch") ->
     state = load_checkpoint(path)
     _check_same_model(state, path, run_dir / CONFIG_FILE)
     cfg = from_dict(state["config"])
-    trainer = build_trainer(cfg, run_dir)
+    trainer = inference_trainer(cfg, run_dir)
     trainer.load_state(state, str(path), weights_only=True)
     trainer.iteration = int(state["iteration"])
     for net in trainer.nets.values():
         net.eval()
+    use_runtime(trainer, runtime)
     return trainer
 
 

@@ -26,9 +26,10 @@ import yaml
 
 from mrilearn import plugins
 from mrilearn.config import from_dict
+from mrilearn.deploy.runtime import pick_runtime, use_runtime
 from mrilearn.engine.checkpoint import load_state_dict
 from mrilearn.engine.contract import Predictor
-from mrilearn.engine.trainer import trainer_of
+from mrilearn.engine.trainer import inference_trainer
 from mrilearn.errors import CheckpointError, ConfigError
 from mrilearn.io.atomic import atomic_dir
 from mrilearn.io.nifti import is_nifti_path
@@ -41,7 +42,7 @@ CONFIG_FILE = "config.yaml"
 ONNX_FILE = "model.onnx"
 PACKAGE_FILES = (PACKAGE_FILE, WEIGHTS_FILE, CONFIG_FILE, ONNX_FILE)  # all a package holds
 FORMAT, FORMAT_VERSION = "mrilearn-package", 1
-Runtime = Literal["torch", "onnx"]
+Runtime = Literal["auto", "eager", "torch", "compile", "onnx"]
 
 
 def is_package(folder: Path) -> bool:
@@ -71,7 +72,7 @@ def export_package(
             f"--onnx: no input conventions known for trainer {type(trainer).__name__}"
         )
     weights = {
-        f"{name}.{key}": t.detach().clone().contiguous()
+        f"{name}.{key}": t.detach().cpu().clone().contiguous()
         for name, net in trainer.nets.items()
         for key, t in net.state_dict().items()
     }
@@ -147,7 +148,8 @@ def read_package_info(folder: Path) -> dict[str, Any]:
 def load_package(folder: Path, runtime: Runtime = "torch") -> Predictor:
     """Rebuild the trainer of a package for inference, its nets in eval mode.
 
-    ``runtime="onnx"`` makes ``infer_volume`` run ``model.onnx`` with onnxruntime. The
+    ``runtime="onnx"`` makes ``infer_volume`` run ``model.onnx`` with onnxruntime (``auto``
+    does on the CPU where the package has one; see :mod:`mrilearn.deploy.runtime`). The
     trainer gets ``package_info`` (package.json) for the model description of outputs.
     """
     from safetensors import SafetensorError
@@ -157,7 +159,7 @@ def load_package(folder: Path, runtime: Runtime = "torch") -> Predictor:
     folder = Path(folder)
     info = read_package_info(folder)
     cfg = from_dict(yaml.safe_load((folder / CONFIG_FILE).read_text()))
-    trainer = trainer_of(cfg, folder)
+    trainer = inference_trainer(cfg, folder)
     try:
         flat = load_file(str(folder / WEIGHTS_FILE))
     except (SafetensorError, OSError) as err:
@@ -169,6 +171,7 @@ def load_package(folder: Path, runtime: Runtime = "torch") -> Predictor:
         net.eval()
     trainer.iteration = int(info.get("iteration", 0))
     trainer.package_info = info
+    runtime = pick_runtime(runtime, trainer.device, bool(info.get("onnx")), trainer.amp.name)
     if runtime == "onnx":
         from mrilearn.deploy.onnx import OnnxNet
 
@@ -182,6 +185,7 @@ def load_package(folder: Path, runtime: Runtime = "torch") -> Predictor:
             info["io"].get("net_attributes", {}),
         )
         trainer.use_inference_net(net)
+    use_runtime(trainer, runtime)
     return trainer
 
 

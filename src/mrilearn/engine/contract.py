@@ -51,6 +51,7 @@ class Predictor(Protocol):
 
     cfg: Config
     nets: dict[str, nn.Module]
+    device: torch.device  # where the nets are and batches of patches or slabs run
     iteration: int
     run_dir: Path
     package_info: dict[str, Any] | None

@@ -3,8 +3,14 @@
 A trainer subclass overrides ``train_step(batch) -> dict`` (and ``validate``,
 ``save_figures`` and the inference side of :class:`~mrilearn.engine.contract.Predictor`
 where it has something to add). Nets and optimisers are dicts keyed by role (``G``, ``D``,
-``F``), so GAN trainers use the same loop. Checkpoints hold nets, optimisers, schedulers, random streams, the
-iteration, the best value, the config and the trainer name.
+``F``), so GAN trainers use the same loop. Checkpoints hold nets, optimisers, schedulers, the
+loss scaler, every process's random state, the iteration, the best value, the config and the
+trainer name; the training batches are a function of (seed, rank, iteration)
+(:mod:`mrilearn.engine.loader`), so the iteration is all a resumed run needs of them.
+
+The nets live on ``train.device`` (``--device`` wins); forward passes and losses run under
+``train.precision``'s autocast (:mod:`mrilearn.engine.precision`). Inference keeps volumes
+and merged results in host memory and sends batches of patches or slabs to the device.
 
 With ``train.ema`` every trained net also keeps an exponential moving average of its
 parameters (:class:`torch.optim.swa_utils.AveragedModel`); validation, the choice of the
@@ -16,13 +22,14 @@ the nets' own buffers (normalisation statistics, stored scales) are used with ei
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import math
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +46,12 @@ from mrilearn.engine.checkpoint import (
     load_state_dict,
     save_checkpoint,
 )
-from mrilearn.engine.contract import ClassProbabilities, TrainingData
+from mrilearn.engine.contract import Batch, ClassProbabilities, TrainingData
+from mrilearn.engine.device import process_device, requested_device, resolve_device, to_device
 from mrilearn.engine.distributed import DistInfo, all_reduce_flag, gather_objects
+from mrilearn.engine.loader import batch_stream, default_workers
 from mrilearn.engine.logger import RunLogger
+from mrilearn.engine.precision import MixedPrecision, resolve_precision
 from mrilearn.errors import CheckpointError, ConfigError, MrilearnError
 from mrilearn.io.volume import Volume
 from mrilearn.progress import progress_bar
@@ -58,9 +68,9 @@ DIVERGED_HINT = (
 class Trainer:
     """Owns the nets, optimisers and loop of one run.
 
-    ``train.batch_size`` samples are drawn per process per iteration from a random
-    stream seeded by (seed, rank); its state is checkpointed so a resumed run draws
-    exactly the batches an uninterrupted run would have drawn.
+    ``train.batch_size`` samples are drawn per process per iteration with a generator
+    seeded by (seed, rank, iteration), in the process or in ``train.workers`` background
+    processes: a resumed run draws exactly the batches an uninterrupted run would have drawn.
     """
 
     def __init__(self, cfg: Config, run_dir: Path, dist: DistInfo = DistInfo()) -> None:
@@ -72,9 +82,15 @@ class Trainer:
         self.stop_requested = False
         self.package_info: dict[str, Any] | None = None  # set when loaded from a package
         self._replacement: nn.Module | None = None
+        self._stream: Generator[Batch, None, None] | None = None
+        self._stream_at = -1  # the iteration whose batch the stream yields next
+        self._val: list[Batch] | None = None
+        self.data_wait = 0.0  # seconds this fit has waited for training batches
         torch.manual_seed(cfg.seed)
-        self.generator = data_generator(cfg.seed, dist.rank)
-        self.nets = self.build_nets()
+        tc = cfg.train
+        self.device = process_device(tc.device, dist.local_rank, dist.local_size)
+        self.amp = MixedPrecision(resolve_precision(tc.precision, self.device), self.device)
+        self.nets = {k: self._placed(net) for k, net in self.build_nets().items()}
         self.optims = {
             k: components.build("optim", cfg.optim, params=net.parameters())
             for k, net in self.nets.items()
@@ -85,8 +101,11 @@ class Trainer:
             for k, opt in self.optims.items()
             if cfg.scheduler is not None
         }
+        ids = [self.device.index] if self.device.type == "cuda" else None
         self.train_nets = {
-            k: DistributedDataParallel(net) if dist.enabled and k in self.optims else net
+            k: DistributedDataParallel(net, device_ids=ids)
+            if dist.enabled and k in self.optims
+            else net
             for k, net in self.nets.items()
         }
         decay = cfg.train.ema
@@ -94,6 +113,14 @@ class Trainer:
             k: AveragedModel(self.nets[k], multi_avg_fn=get_ema_multi_avg_fn(decay))
             for k in (self.optims if decay else ())
         }
+
+    def _placed(self, net: nn.Module) -> nn.Module:
+        """``net`` on the device; with ``train.sync_bn`` in DDP, its BatchNorm synchronised."""
+        if self.cfg.train.sync_bn and self.dist.enabled:
+            if self.device.type != "cuda":
+                raise ConfigError("train.sync_bn needs CUDA devices (SyncBatchNorm runs on GPUs)")
+            net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        return net.to(self.device)
 
     # ----------------------------------------------------------------- hooks
     @functools.cached_property
@@ -113,6 +140,12 @@ class Trainer:
 
     def validate(self) -> dict[str, float]:
         return {}
+
+    def val_batches(self) -> list[Batch]:
+        """The data set's fixed validation batches, on the device (moved once)."""
+        if self._val is None:
+            self._val = [to_device(b, self.device) for b in self.data.val_batches()]
+        return self._val
 
     def save_figures(self, fig_dir: Path) -> None:
         """Write the figures of the report (called by rank 0 after training)."""
@@ -161,17 +194,14 @@ class Trainer:
             )
         opt = self.optims[key]
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.cfg.train.grad_clip:
-            nn.utils.clip_grad_norm_(self.nets[key].parameters(), self.cfg.train.grad_clip)
-        opt.step()
+        self.amp.backward(loss)
+        self.amp.step(opt, self.nets[key].parameters(), self.cfg.train.grad_clip)
 
     @property
     def checkpoint_dir(self) -> Path:
         return self.run_dir / CHECKPOINTS
 
     def state_dict(self) -> dict[str, Any]:
-        data_states = gather_objects(self.generator.get_state(), self.dist)
         return {
             "trainer": type(self).__name__,
             "iteration": self.iteration,
@@ -180,7 +210,8 @@ class Trainer:
             "optims": {k: opt.state_dict() for k, opt in self.optims.items()},
             "scheds": {k: s.state_dict() for k, s in self.scheds.items()},
             "averages": {k: a.state_dict() for k, a in self.averages.items()},
-            "rng": {"torch": torch.get_rng_state(), "data": data_states},
+            "scaler": self.amp.state_dict(),
+            "rng": {"ranks": gather_objects(self._random_state(), self.dist)},
             "best": self.best_value,
             "world_size": self.dist.world_size,
         }
@@ -209,10 +240,24 @@ class Trainer:
             opt.load_state_dict(state["optims"][k])
         for k, sched in self.scheds.items():
             sched.load_state_dict(state["scheds"][k])
-        torch.set_rng_state(state["rng"]["torch"])
-        self.generator.set_state(state["rng"]["data"][self.dist.rank])
+        self.amp.load_state_dict(state.get("scaler"))
+        rng = state["rng"]  # older checkpoints: rank 0's "torch" state and data streams
+        self._set_random_state(rng["ranks"][self.dist.rank] if "ranks" in rng else rng)
         self.iteration = int(state["iteration"])
         self.best_value = state["best"]
+
+    def _random_state(self) -> dict[str, torch.Tensor | None]:
+        """This process's global random streams (dropout masks, gradient-penalty mixes)."""
+        cuda = self.device.type == "cuda"
+        return {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state(self.device) if cuda else None,
+        }
+
+    def _set_random_state(self, state: dict[str, torch.Tensor | None]) -> None:
+        torch.set_rng_state(state["torch"])
+        if state.get("cuda") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda"], self.device)
 
     @contextlib.contextmanager
     def averaged_weights(self) -> Iterator[None]:
@@ -261,6 +306,7 @@ class Trainer:
             enabled=None if self.dist.is_main else False,
         )
         start, start_iter = time.perf_counter(), self.iteration
+        self.data_wait = 0.0
         try:
             while self.iteration < tc.iterations:
                 stats = self.step()
@@ -272,6 +318,7 @@ class Trainer:
                     return False
             self.save("latest")
         finally:
+            self.close_stream()
             bar.close()
             logger.close()
             self._restore_signal_handlers(previous)
@@ -285,14 +332,38 @@ class Trainer:
         schedulers. Federated sites run their local rounds with it too."""
         for net in self.nets.values():
             net.train()
-        batch = self.data.train_batch(self.cfg.train.batch_size, self.generator)
-        stats = self.train_step(batch)
+        batch = self.next_batch()
+        with self.amp.autocast():
+            stats = self.train_step(batch)
+        self.amp.update()
         for k, average in self.averages.items():
             average.update_parameters(self.nets[k])
         self.iteration += 1
         for sched in self.scheds.values():
             sched.step()
         return stats
+
+    def next_batch(self) -> Batch:
+        """The training batch of the current iteration, on the device."""
+        if self._stream is None or self._stream_at != self.iteration:
+            self.close_stream()  # first use, or the iteration was set (resume, federated)
+            tc = self.cfg.train
+            workers = default_workers(self.device) if tc.workers is None else tc.workers
+            self._stream = batch_stream(
+                self.data, tc.batch_size, self.cfg.seed, self.dist.rank, self.iteration,
+                workers, self.device,
+            )  # fmt: skip
+        t0 = time.perf_counter()
+        batch = next(self._stream)
+        self.data_wait += time.perf_counter() - t0
+        self._stream_at = self.iteration + 1
+        return batch
+
+    def close_stream(self) -> None:
+        """Stop the background data-loading processes (a later step starts new ones)."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
 
     def _after_step(
         self, stats: dict[str, float], logger: RunLogger, bar: Any, t0: float, i0: int
@@ -303,8 +374,10 @@ class Trainer:
             record = {f"train/{k}": v for k, v in stats.items()}
             for k, opt in self.optims.items():
                 record[f"lr/{k}"] = opt.param_groups[0]["lr"]
-            rate = (time.perf_counter() - t0) / max(it - i0, 1)
+            elapsed = time.perf_counter() - t0
+            rate = elapsed / max(it - i0, 1)
             record["time/iteration_s"] = rate
+            record["time/data_wait_fraction"] = self.data_wait / max(elapsed, 1e-9)
             logger.log(it, record)
             bar.set_postfix({k: f"{v:.4g}" for k, v in stats.items()}, refresh=False)
             log.info(
@@ -328,7 +401,7 @@ class Trainer:
         if self.dist.is_main:
             for net in self.nets.values():
                 net.eval()
-            with torch.no_grad(), self.averaged_weights():
+            with torch.no_grad(), self.averaged_weights(), self.amp.autocast():
                 values = self.validate()
             logger.log(self.iteration, values)
             log.info("validation at %d: %s", self.iteration, _fmt(values))
@@ -372,9 +445,17 @@ def trainer_of(cfg: Config, run_dir: Path, dist: DistInfo = DistInfo()) -> Train
     return components.build("trainer", cfg.trainer, cfg=cfg, run_dir=run_dir, dist=dist)
 
 
-def data_generator(seed: int, rank: int) -> torch.Generator:
-    """The random stream that draws process ``rank``'s training batches."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + rank)
+def inference_trainer(cfg: Config, run_dir: Path) -> Trainer:
+    """A trained run's trainer for inference on this computer: on the device asked for here
+    (``--device``, else auto), not the one it trained on, in the run's precision where that
+    has native kernels here and in fp32 elsewhere (``--precision`` overrides). ``cfg`` stays
+    the run's own (packages record it)."""
+    device = resolve_device(requested_device())
+    precision = resolve_precision(cfg.train.precision, device, inherited=True)
+    train = dataclasses.replace(cfg.train, device=str(device), precision=precision)
+    trainer = trainer_of(dataclasses.replace(cfg, train=train), run_dir)
+    trainer.cfg = cfg
+    return trainer
 
 
 def _fmt(values: dict[str, float]) -> str:

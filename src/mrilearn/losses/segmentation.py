@@ -48,7 +48,7 @@ class DeepSupervisedDiceCE(nn.Module):
     ) -> torch.Tensor:
         outputs = [pred] if isinstance(pred, torch.Tensor) else list(pred)
         weights = [self.decay**i for i in range(len(outputs))]
-        total = torch.zeros(())
+        total = torch.zeros((), device=target.device)
         for w, out in zip(weights, outputs):
             t = target
             if out.shape[2:] != target.shape[2:]:

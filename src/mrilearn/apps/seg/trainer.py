@@ -17,6 +17,7 @@ from mrilearn import components
 from mrilearn.apps.seg.data import SegVolumes
 from mrilearn.apps.seg.figures import organ_boxplots, overlay_panel
 from mrilearn.engine.contract import ClassProbabilities
+from mrilearn.engine.device import to_host
 from mrilearn.engine.trainer import Trainer
 from mrilearn.errors import ConfigError, DataError
 from mrilearn.inference.multiview import MultiView
@@ -78,7 +79,7 @@ class SegTrainer(Trainer):
     def validate(self) -> dict[str, float]:
         """Loss and mean organ Dice (organs present in the reference slab) of the fixed
         validation slabs."""
-        batches = self.seg_data.val_batches()
+        batches = self.val_batches()
         if not batches:
             return {}
         net, losses, inter, total = self.nets["G"], [], 0.0, 0.0
@@ -101,7 +102,8 @@ class SegTrainer(Trainer):
         t0 = time.perf_counter()
         data = self.seg_data
         image, grid = data.prepare_image(volume)
-        result = self.inferer(self.inference_net().eval(), image)
+        with self.amp.autocast():
+            result = self.inferer(self.inference_net().eval(), image, self.device)
         labels = data.table.to_values(grid.to_input(result.labels, 0))
         views = {v: data.table.to_values(grid.to_input(lab, 0)) for v, lab in result.views.items()}
         probs = None
@@ -205,12 +207,12 @@ class SegTrainer(Trainer):
 
     def save_figures(self, fig_dir: Path) -> None:
         """Overlay of the first validation slab's middle slice: reference and prediction."""
-        batches = self.seg_data.val_batches()
+        batches = self.val_batches()
         if not batches:
             return
-        b = batches[0]
         with torch.no_grad():
-            pred = self.trained_net().eval()(b["image"])[0].argmax(0).numpy()
+            pred = to_host(self.trained_net().eval()(batches[0]["image"])[0].argmax(0)).numpy()
+        b = {k: to_host(v) for k, v in batches[0].items()}
         table = self.seg_data.table
         # (N, H, W) slabs shown as volumes whose axis 0 is the slice axis
         maps = {
