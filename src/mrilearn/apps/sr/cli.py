@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     add_perceptual_commands(subparsers)
     add_angio_command(subparsers)
     add_uncertainty_command(subparsers)
+    add_register_command(subparsers)
 
 
 def add_perceptual_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -148,4 +150,61 @@ def cmd_uncertainty(args: argparse.Namespace) -> int:
         f"voxels of {r['subjects']} subject(s), {args.samples} samples"
     )
     print(f"wrote {out / 'uncertainty.json'} and {out / 'figures' / 'reliability.png'}")
+    return 0
+
+
+def add_register_command(subparsers: argparse._SubParsersAction) -> None:
+    from mrilearn.apps.sr.registration import Limits
+
+    p = subparsers.add_parser(
+        "register", help="rigidly align a separately acquired LR scan to its HR scan"
+    )
+    p.add_argument("lr", type=Path, help="the LR scan: NIfTI file or DICOM series folder")
+    p.add_argument("hr", type=Path, help="the HR scan whose grid the result takes")
+    add_output_argument(
+        p, "the LR resampled onto the HR grid (.nii.gz); <stem>.tfm and <stem>.json beside it"
+    )
+    p.add_argument(
+        "--max-metric", type=float, default=Limits.max_metric,
+        help=f"fail above this Mattes mutual information (default {Limits.max_metric})",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-shift", type=float, default=Limits.max_shift_mm, metavar="MM",
+        help=f"fail when the HR centre moves further (default {Limits.max_shift_mm})",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-rotation", type=float, default=Limits.max_rotation_deg, metavar="DEG",
+        help=f"fail when the rotation is larger (default {Limits.max_rotation_deg})",
+    )  # fmt: skip
+    p.set_defaults(func=cmd_register)
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from mrilearn.apps.sr.registration import (
+        Limits,
+        register_rigid,
+        resample_onto,
+        sidecars,
+        write_registration,
+    )
+    from mrilearn.errors import DataError
+    from mrilearn.io import read_volume, write_nifti
+    from mrilearn.io.nifti import is_nifti_path
+
+    if not is_nifti_path(args.out):
+        raise DataError(f"{args.out}: name a NIfTI output (.nii.gz) for the registered LR")
+    check_outputs([args.out, *sidecars(args.out)], [args.lr, args.hr], args.overwrite)
+    lr, hr = read_volume(args.lr), read_volume(args.hr)
+    registration = register_rigid(lr, hr)
+    write_nifti(resample_onto(lr, hr, registration), args.out)
+    tfm, js = write_registration(registration, args.out, {"lr": str(args.lr), "hr": str(args.hr)})
+    print(
+        f"metric {registration.metric:.4f}, shift {registration.shift_mm:.2f} mm, rotation "
+        f"{registration.rotation_deg:.2f}° ({registration.seconds:.1f} s); wrote {args.out}, "
+        f"{tfm} and {js}"
+    )
+    problem = registration.problem(Limits(args.max_metric, args.max_shift, args.max_rotation))
+    if problem is not None:
+        print(f"mrilearn: registration failed: {problem}; check the result", file=sys.stderr)
+        return 1
     return 0

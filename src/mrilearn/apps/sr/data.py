@@ -15,20 +15,26 @@ Subjects carry the manifest's ``domain`` tag; batches carry ``domain``, the inde
 sample's tag in ``domains`` (default: the sorted tags of all subjects). With
 ``domain_ratio`` each training sample first draws its domain with those odds, so a small
 domain is not drowned by a large one (DRAGAN's cross-domain training, §5.2).
+
+An ``lr`` scan acquired separately from its HR may lie on another grid, field of view or
+position: ``register: rigid`` aligns each such pair first (:mod:`mrilearn.apps.sr.registration`;
+``register_max_*``: when a registration counts as failed, and its pair is left out).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
 
+from mrilearn.apps.sr.registration import Limits, PairAligner, pairs_without_failures
 from mrilearn.constraints import (
     NonNegativeFloat,
     NonNegativeInt,
+    PositiveFloat,
     PositiveInt,
     Range,
     SpatialAxis,
@@ -74,6 +80,10 @@ class SRVolumes:
         scale_percentile: Annotated[float, Range(gt=0, le=100)] = 99.5,
         domains: list[str] | None = None,
         domain_ratio: list[NonNegativeFloat] | None = None,
+        register: Literal["rigid"] | None = None,
+        register_max_metric: Annotated[float, Range(le=0)] = Limits.max_metric,
+        register_max_shift_mm: PositiveFloat = Limits.max_shift_mm,
+        register_max_rotation_deg: PositiveFloat = Limits.max_rotation_deg,
     ) -> None:
         self.source = source
         self.degradation = DEGRADATIONS.build(
@@ -95,6 +105,8 @@ class SRVolumes:
             raise DataError(f"data.domain_ratio {domain_ratio}: need non-negative odds")
         self._domains = domains
         self.domain_ratio = domain_ratio
+        limits = Limits(register_max_metric, register_max_shift_mm, register_max_rotation_deg)
+        self.aligner = PairAligner(limits) if register else None
         self._pairs: dict[str, list[SRPair]] | None = None
         self._val: list[dict[str, torch.Tensor]] | None = None
 
@@ -114,6 +126,8 @@ class SRVolumes:
         hr = hr_vol.data.astype(np.float32)
         if "lr" in subject.files:
             lr_vol = read_volume(subject.files["lr"])
+            if self.aligner is not None:
+                lr_vol = self.aligner(subject.id, lr_vol, hr_vol)
             check_pair(lr_vol, hr_vol, "lr/image")
             lr = lr_vol.data.astype(np.float32)
         else:
@@ -159,7 +173,7 @@ class SRVolumes:
             }
         by_split = split_subjects(subjects, self.split_ratios, self.split_seed)
         log.info("split %d subjects: %s", len(subjects), {k: len(v) for k, v in by_split.items()})
-        return {name: [self.make_pair(s) for s in subs] for name, subs in by_split.items()}
+        return {n: pairs_without_failures(self.make_pair, s) for n, s in by_split.items()}
 
     def _slabs(self, hr: np.ndarray) -> list[Region | None]:
         """Slabs of the foreground extent along ``region_axis``, ``region_gap`` apart."""

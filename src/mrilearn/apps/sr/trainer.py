@@ -14,6 +14,7 @@ import torch
 from mrilearn import components
 from mrilearn.apps.sr.data import SRPair, SRVolumes
 from mrilearn.apps.sr.evaluation import evaluate_sr
+from mrilearn.apps.sr.registration import REGISTRATION_FILE
 from mrilearn.engine.device import to_host
 from mrilearn.engine.supervised import SupervisedTrainer
 from mrilearn.errors import ConfigError, DataError
@@ -73,6 +74,15 @@ class SRTrainer(SupervisedTrainer):
         if not isinstance(inferer, (SlidingWindow, MarginCrop)):
             raise ConfigError("inference: super-resolution needs SlidingWindow or MarginCrop")
         return inferer
+
+    def fit(self, resume: bool = False) -> bool:
+        """Train; with ``data.register``, first record every pair's registration in the run
+        (``registration.json``)."""
+        aligner = self.sr_data.aligner
+        if aligner is not None and self.dist.is_main:
+            self.sr_data.pairs("train")  # registers every pair
+            aligner.write(self.run_dir / REGISTRATION_FILE)
+        return super().fit(resume)
 
     def validate(self) -> dict[str, float]:
         batches = self.val_batches()
