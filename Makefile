@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,federated]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,federated,hospital]"
 	touch $(STAMP)
 
 clean:

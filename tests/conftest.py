@@ -163,3 +163,64 @@ def cli_error(capsys, argv: list[object], code: int = 2) -> str:
     assert len(lines) == 1 and lines[0].startswith("mrilearn: error: "), lines
     assert "Traceback" not in lines[0]
     return lines[0]
+
+
+def write_mr_series(
+    folder: Path,
+    slices: int = 16,
+    pixel_spacing: float = 4.0,
+    start: int = 0,
+    stop: int | None = None,
+) -> list[Path]:
+    """Slices ``start:stop`` of a ``slices``-slice MR series made from pydicom's MR_small
+    (64 x 64, rolled a little per slice), ``pixel_spacing`` mm in plane and between slices,
+    one SeriesInstanceUID (a function of ``folder.name``), new SOP Instance UIDs."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+    from pydicom.uid import generate_uid
+
+    template = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    series_uid = generate_uid(entropy_srcs=["mrilearn test series", folder.name])
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for k in range(slices)[start:stop]:
+        ds = template.copy()
+        ds.SeriesInstanceUID = series_uid
+        ds.SOPInstanceUID = generate_uid(entropy_srcs=[series_uid, str(k)])
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.InstanceNumber = k + 1
+        ds.PixelSpacing = [pixel_spacing, pixel_spacing]
+        ds.SliceThickness = pixel_spacing
+        ds.ImagePositionPatient = [-128.0, -120.0, -30.0 + k * pixel_spacing]
+        ds.SliceLocation = -30.0 + k * pixel_spacing
+        ds.PixelData = np.roll(template.pixel_array, k, axis=0).astype(np.int16).tobytes()
+        path = folder / f"slice{k:02d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        written.append(path)
+    return written
+
+
+SEG_TINY = [
+    "data.spacing=8.0", "data.synthetic_shape=[40,32,24]", "data.synthetic_spacing=[9.0,8.0,9.0]",
+    "data.crop=[40,32]", "data.val_slabs=2", "data.synthetic_subjects=3", "data.split=[2,1,0,0]",
+    "data.slices=3", "model.in_slices=3", "model.growth=4", "model.units=1", "scheduler=null",
+    "train.iterations=2", "train.batch_size=2", "train.val_every=0", "train.checkpoint_every=0",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_seg_run(tmp_path_factory) -> Path:
+    """An ALAMO run trained for 2 iterations on 3 synthetic abdomens (once per session)."""
+    import torch
+
+    from mrilearn.config import load_config
+    from mrilearn.runs import train_run
+
+    out = tmp_path_factory.mktemp("seg_run")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cfg = load_config(config_dir("seg") / "base.yaml", [*SEG_TINY, f"output_dir={out}"])
+        return train_run(cfg, resume=False, overwrite=False, devices=1)
+    finally:
+        torch.set_num_threads(threads)

@@ -24,6 +24,7 @@ from mrilearn import __version__, plugins
 from mrilearn.arguments import add_global_options, add_output_argument, add_overwrite_argument
 from mrilearn.errors import ConfigError, MrilearnError
 from mrilearn.federated.cli import add_commands as federated_commands
+from mrilearn.node.cli import add_commands as node_commands
 from mrilearn.progress import QUIET_ENV
 from mrilearn.registry import applications
 
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_commands(sub)
     federated_commands(sub)
+    node_commands(sub)
     for app in applications():
         if app.commands:
             importlib.import_module(app.commands).add_commands(sub)
@@ -180,7 +182,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="N > 0: mean of N MC-dropout passes plus uncertainty maps (NIfTI, PNG) beside it",
     )
     i.add_argument("-i", "--input", type=Path, help="NIfTI file or DICOM series folder")
-    add_output_argument(i, "output .nii/.nii.gz, or a folder for DICOM", required=False)
+    add_output_argument(
+        i, "output .nii/.nii.gz, a folder for a derived DICOM series, or (segmentation of a "
+        "DICOM series) a .dcm file for a DICOM Segmentation", required=False,
+    )  # fmt: skip
     i.add_argument("input_path", nargs="?", type=Path, help="the input, given without -i")
     i.add_argument("output_path", nargs="?", type=Path, help="the output, given without -o")
     i.add_argument("--series-uid", metavar="UID", help="the series of a folder holding several")
@@ -251,23 +256,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
-    from mrilearn.deploy.package import dicom_description
+    from mrilearn.deploy.derived import check_prediction_target, prediction_output, write_prediction
     from mrilearn.inference.maps import attention_map, write_maps
-    from mrilearn.io import read_volume, write_volume
-    from mrilearn.io.nifti import is_nifti_path
-    from mrilearn.io.outputs import Output, check_outputs
+    from mrilearn.io import read_volume
+    from mrilearn.io.outputs import check_outputs
     from mrilearn.runs import load_run
 
     source, target = (
         _one_of(args.input, args.input_path, "-i"),
         _one_of(args.out, args.output_path, "-o"),
     )
-    output = target if is_nifti_path(target) else Output.folder(target, "*.dcm")
-    check_outputs([output], [source], args.overwrite)
+    check_outputs([prediction_output(target)], [source], args.overwrite)
     runtime = args.runtime
     if runtime == "auto" and (args.samples or args.attention):  # these need the PyTorch net
         runtime = "eager"
     trainer = load_run(args.run, args.checkpoint, runtime)
+    check_prediction_target(trainer, source, target)
     volume = read_volume(source, series_uid=args.series_uid)
     if args.samples:
         from mrilearn.inference.uncertainty import infer_with_uncertainty
@@ -278,7 +282,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
     if args.attention:
         maps.append(attention_map(trainer, volume, args.attention))
     check_outputs([p for m in maps for p in m.paths(target)], [source], args.overwrite)
-    written = write_volume(out, target, **dicom_description(trainer, target))
+    written = write_prediction(trainer, out, target)
     for path in (written, *write_maps(target, maps)):
         print(f"wrote {path}")
     return 0

@@ -189,15 +189,22 @@ def load_package(folder: Path, runtime: Runtime = "torch") -> Predictor:
     return trainer
 
 
+def version_stamp(trainer: Predictor) -> str:
+    """The model's version: a package's stamp ``<experiment>-it<iteration>-<sha8>``, or
+    ``<experiment>-it<iteration>`` for a run directory."""
+    info = trainer.package_info
+    if info is not None:
+        return str(info["version_stamp"])
+    return f"{trainer.cfg.experiment}-it{trainer.iteration}"
+
+
 def model_description(trainer: Predictor) -> tuple[str, str]:
     """(SeriesDescription ≤ 64 characters, ImageComments) for a derived DICOM series."""
-    info = trainer.package_info
+    info, stamp = trainer.package_info, version_stamp(trainer)
     model = trainer.cfg.model["name"]
     if info is not None:
-        stamp, sha = info["version_stamp"], info["weights_sha256"]
-        comments = f"mrilearn {model}, package {stamp}, weights sha256 {sha}"
+        comments = f"mrilearn {model}, package {stamp}, weights sha256 {info['weights_sha256']}"
     else:
-        stamp = f"{trainer.cfg.experiment}-it{trainer.iteration}"
         comments = f"mrilearn {model}, run {trainer.run_dir} iteration {trainer.iteration}"
     return f"mrilearn {model} {stamp}"[:64], comments
 

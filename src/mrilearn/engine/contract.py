@@ -4,8 +4,8 @@ A data set is anything that serves training batches, fixed validation batches an
 its splits (:class:`TrainingData`). A trained run is used by inference, deployment, MC-dropout
 uncertainty and federated training only through :class:`Predictor`, which every
 :class:`~mrilearn.engine.trainer.Trainer` implements; an application overrides the methods it
-has something to say in (``infer_volume``, ``class_probabilities``, ``attention_map``,
-``io_conventions``, ``evaluate``), and the framework never asks which application a trainer belongs to.
+has something to say in (``infer_volume``, ``class_probabilities``, ``label_table``,
+``attention_map``, ``io_conventions``, ``evaluate``), and the framework never asks which application a trainer belongs to.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from mrilearn.config import Config
-from mrilearn.io.volume import Volume
+from mrilearn.io.volume import Label, Volume
 
 Batch = dict[str, torch.Tensor]
 
@@ -68,6 +68,10 @@ class Predictor(Protocol):
 
     def class_probabilities(self, volume: Volume) -> ClassProbabilities | None:
         """Class probabilities for a classifier (segmentation); ``None`` for regression."""
+
+    def label_table(self) -> Sequence[Label] | None:
+        """The labels of a prediction that is a label map (segmentation: names, values,
+        colours, e.g. for DICOM-SEG); ``None`` when the prediction is an image."""
 
     def attention_map(self, volume: Volume, voxel: Sequence[int]) -> Volume:
         """Where the network looked to produce ``voxel`` (a map on the input's grid)."""

@@ -53,7 +53,7 @@ from mrilearn.engine.loader import batch_stream, default_workers
 from mrilearn.engine.logger import RunLogger
 from mrilearn.engine.precision import MixedPrecision, resolve_precision
 from mrilearn.errors import CheckpointError, ConfigError, MrilearnError
-from mrilearn.io.volume import Volume
+from mrilearn.io.volume import Label, Volume
 from mrilearn.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,9 @@ class Trainer:
         raise MrilearnError(f"trainer {type(self).__name__} does not infer volumes")
 
     def class_probabilities(self, volume: Volume) -> ClassProbabilities | None:
+        return None
+
+    def label_table(self) -> Sequence[Label] | None:
         return None
 
     def attention_map(self, volume: Volume, voxel: Sequence[int]) -> Volume:

@@ -36,3 +36,13 @@ class Volume:
         if data.shape[:3] != self.data.shape[:3]:
             raise ValueError(f"new data {data.shape} does not fit the grid {self.data.shape[:3]}")
         return Volume(data, self.affine.copy(), self.header, dict(self.meta))
+
+
+@dataclass(frozen=True)
+class Label:
+    """One value of a label map: what it names and how it is shown (a colour name or
+    ``#rrggbb``), e.g. in a DICOM Segmentation."""
+
+    name: str
+    value: int
+    colour: str

@@ -22,6 +22,7 @@ from mrilearn.engine.trainer import Trainer
 from mrilearn.errors import ConfigError, DataError
 from mrilearn.inference.multiview import MultiView
 from mrilearn.io import Volume
+from mrilearn.io.volume import Label
 from mrilearn.metrics.segmentation import SEG_METRICS, segmentation_metrics
 from mrilearn.registry import TRAINERS
 from mrilearn.report.evaluation import Roles, Scores, write_evaluation
@@ -123,6 +124,11 @@ class SegTrainer(Trainer):
         """The fused class probabilities (X, Y, Z, C) on the input's grid."""
         probabilities = self.segment(volume, probabilities=True).probabilities
         return ClassProbabilities(probabilities, self.seg_data.table.class_values)
+
+    def label_table(self) -> list[Label]:
+        """``data.labels``: the names, values and colours of the label map."""
+        table = self.seg_data.table
+        return [Label(*entry) for entry in zip(table.names, table.values, table.colours)]
 
     def io_conventions(self) -> dict[str, Any]:
         net, data = self.nets["G"], self.seg_data
