@@ -72,7 +72,7 @@ def test_known_rigid_transform_is_recovered_within_half_a_voxel_and_degree():
     moved = [known.TransformPoint(result.transform.TransformPoint(p.tolist())) for p in corners]
     assert np.linalg.norm(np.asarray(moved) - corners, axis=1).max() < 0.5 * HR_SPACING.min()
     assert abs(result.rotation_deg - 8.0) < 0.5 and result.problem(Limits()) is None
-    assert result.problem(Limits(max_rotation_deg=5)) == "rotation 8.0° above 5°"
+    assert result.problem(Limits(max_rotation_deg=5)).endswith("° above 5°")
     assert result.problem(Limits(max_shift_mm=2)).startswith("shift ")
 
 

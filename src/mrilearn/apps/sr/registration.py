@@ -3,9 +3,10 @@
 Real LR/HR pairs come from two scans: the LR lies on another grid, field of view or position.
 :func:`register_rigid` finds the rigid transform (SimpleITK ``Euler3DTransform``: three
 rotations and a translation) that maps HR points to LR points by maximising Mattes mutual
-information, coarse to fine (shrink 4, 2, 1 where the volume is large enough), starting from
-the centres of intensity mass. :func:`resample_onto` then puts the LR on the HR grid (linear
-interpolation, zero outside the LR field of view), the pair a network trains on.
+information (25 % of the voxels sampled, at most ``MAX_SAMPLES`` per level), coarse to fine
+(shrink 4, 2, 1 where the volume is large enough), starting from the centres of intensity
+mass. :func:`resample_onto` then puts the LR on the HR grid (linear interpolation, zero
+outside the LR field of view), the pair a network trains on.
 
 A registration fails when its final metric (negative: lower is better) lies above
 ``max_metric`` or the transform moves the HR centre by more than ``max_shift_mm`` or rotates
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,6 +39,7 @@ T = TypeVar("T")
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 REGISTRATION_FILE = "registration.json"  # in a run directory: every pair's registration
 MIN_LEVEL_VOXELS = 12  # a pyramid level keeps at least this many voxels along every axis
+MAX_SAMPLES = 100_000  # voxels the metric samples per level (25 % of smaller volumes)
 
 
 @dataclass(frozen=True)
@@ -136,12 +138,13 @@ def _pyramid(shape: tuple[int, ...]) -> list[int]:
     return [f for f in (4, 2) if min(shape) // f >= MIN_LEVEL_VOXELS] + [1]
 
 
-def _method(shrink: list[int], seed: int) -> Any:
+def _method(shrink: list[int], voxels: int, seed: int) -> Any:
     sitk = _sitk()
     reg = sitk.ImageRegistrationMethod()
     reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
     reg.SetMetricSamplingStrategy(reg.RANDOM)
-    reg.SetMetricSamplingPercentage(0.25, seed + 1)  # SimpleITK: seed 0 = the clock
+    fractions = [min(0.25, MAX_SAMPLES * f**3 / voxels) for f in shrink]
+    reg.SetMetricSamplingPercentagePerLevel(fractions, seed + 1)  # SimpleITK: seed 0 = the clock
     reg.SetInterpolator(sitk.sitkLinear)
     reg.SetOptimizerAsRegularStepGradientDescent(
         learningRate=1.0, minStep=1e-4, numberOfIterations=300, relaxationFactor=0.8,
@@ -154,9 +157,12 @@ def _method(shrink: list[int], seed: int) -> Any:
     return reg
 
 
-def register_rigid(moving: Volume, fixed: Volume, seed: int = 0) -> RigidRegistration:
+def register_rigid(
+    moving: Volume, fixed: Volume, seed: int = 0, shrink: Sequence[int] | None = None
+) -> RigidRegistration:
     """Align ``moving`` (the LR scan) to ``fixed`` (the HR scan); the result maps fixed points
-    to moving points. ``seed`` fixes the metric's random sampling."""
+    to moving points. ``seed`` fixes the metric's random sampling; ``shrink``: the pyramid's
+    shrink factors (default 4, 2, 1 as far as the volume allows)."""
     sitk = _sitk()
     fixed_image, moving_image = to_sitk(fixed), to_sitk(moving)
     start = time.perf_counter()
@@ -165,7 +171,9 @@ def register_rigid(moving: Volume, fixed: Volume, seed: int = 0) -> RigidRegistr
         sitk.CenteredTransformInitializerFilter.MOMENTS,
     )  # fmt: skip
     transform = sitk.Euler3DTransform(initial)
-    reg = _method(_pyramid(fixed.data.shape[:3]), seed)
+    shape = fixed.data.shape[:3]
+    levels = shrink or _pyramid((*shape, *moving.data.shape[:3]))  # both images are shrunk
+    reg = _method(list(levels), int(np.prod(shape)), seed)
     reg.SetInitialTransform(transform, inPlace=True)
     try:
         reg.Execute(fixed_image, moving_image)
