@@ -71,7 +71,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="modalities the model takes (default MR)",
     )
     p.add_argument("--audit-log", type=Path, help="audit lines (default: <spool>/audit.jsonl)")
-    p.set_defaults(func=cmd_serve)  # fmt: skip
+    p.set_defaults(func=cmd_serve)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

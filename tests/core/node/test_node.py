@@ -20,9 +20,10 @@ import pydicom
 import pytest
 import torch
 import yaml
-from conftest import sr_config, write_mr_series, write_phantoms
+from conftest import cli_error, sr_config, write_mr_series, write_phantoms
 
 from mrilearn.cli import main
+from mrilearn.errors import DataError
 from mrilearn.node.server import Node
 from mrilearn.node.settings import Destination, NodeSettings
 from mrilearn.runs import load_run
@@ -312,3 +313,16 @@ def echo(port: int) -> bool:
         assoc.release()
         return True
     return False
+
+
+def test_bad_options_and_a_shared_spool_are_refused(sr_package, tmp_path, capsys, start_node):
+    run = ["serve", "--run", sr_package, "--spool", tmp_path / "spool"]
+    assert "exactly one of --forward" in cli_error(
+        capsys, [*run, "--out", tmp_path / "o", "--forward", "PACS@host:104"]
+    )
+    assert "expected AET@HOST:PORT" in cli_error(capsys, [*run, "--forward", "PACS:104"])
+    assert "AE title" in cli_error(capsys, [*run, "--out", tmp_path, "--ae-title", "A" * 17])
+    assert not (tmp_path / "spool").exists()
+    start_node(load_run(sr_package), out=tmp_path / "out")
+    with pytest.raises(DataError, match="another mrilearn serve uses this spool"):
+        start_node(load_run(sr_package), out=tmp_path / "out")
