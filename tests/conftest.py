@@ -210,7 +210,7 @@ SEG_TINY = [
 
 @pytest.fixture(scope="session")
 def tiny_seg_run(tmp_path_factory) -> Path:
-    """An ALAMO run trained for 2 iterations on 3 synthetic abdomens (once per session)."""
+    """An ALAMO run trained for 2 iterations on 3 synthetic abdomens (once per test run)."""
     import torch
 
     from mrilearn.config import load_config
