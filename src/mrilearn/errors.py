@@ -18,3 +18,9 @@ class DataError(MrilearnError):
 
 class CheckpointError(MrilearnError):
     """A checkpoint that is missing, corrupt or built for another model."""
+
+
+def listed(names: list[str], limit: int = 5) -> str:
+    """``names`` comma-joined for a one-line message; past ``limit`` only counted."""
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"

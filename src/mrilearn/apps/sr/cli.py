@@ -11,11 +11,8 @@ import argparse
 import logging
 from pathlib import Path
 
-import numpy as np
-
-from mrilearn.apps.sr import angio
+from mrilearn.apps.sr import synthetic
 from mrilearn.arguments import add_generator_arguments, add_output_argument
-from mrilearn.io.outputs import Output, check_outputs
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +44,10 @@ def add_perceptual_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_niqe_fit(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from mrilearn.apps.sr.data import SRVolumes
+    from mrilearn.io.outputs import check_outputs
     from mrilearn.metrics.perceptual import fit_niqe_model, foreground_slices, to_unit255
 
     check_outputs([args.out], [args.data] if Path(args.data).exists() else [], args.overwrite)
@@ -68,6 +68,7 @@ def cmd_niqe_fit(args: argparse.Namespace) -> int:
 
 def cmd_sr_compare(args: argparse.Namespace) -> int:
     from mrilearn.apps.sr.evaluation import COMPARISON_FILES, compare_runs
+    from mrilearn.io.outputs import Output, check_outputs
     from mrilearn.report.evaluation import to_markdown
 
     check_outputs([Output.folder(args.out, *COMPARISON_FILES)], args.runs, args.overwrite)
@@ -83,27 +84,30 @@ def add_angio_command(subparsers: argparse._SubParsersAction) -> None:
         "synth-angio",
         help="write synthetic angiography-like volumes (HR, k-space-truncated LR) and a manifest",
     )
-    add_generator_arguments(p, "volumes", 8, angio.DEFAULT_SHAPE)
+    add_generator_arguments(p, "volumes", 8, synthetic.DEFAULT_SHAPE)
     p.add_argument(
         "--factors",
         type=float,
         nargs=2,
-        default=list(angio.DEFAULT_FACTORS),
+        default=list(synthetic.DEFAULT_FACTORS),
         help="k-space truncation of the LR along axes 1 and 2 (default 4 4)",
     )
-    p.add_argument("--domain", default=angio.ANGIO_DOMAIN, help="domain tag in the manifest")
+    p.add_argument("--domain", default=synthetic.ANGIO_DOMAIN, help="domain tag in the manifest")
     p.set_defaults(func=cmd_synth_angio)
 
 
 def cmd_synth_angio(args: argparse.Namespace) -> int:
-    check_outputs([Output.folder(args.out, *angio.DATASET_ENTRIES)], overwrite=args.overwrite)
+    from mrilearn.apps.sr import angio
+    from mrilearn.io.outputs import Output, check_outputs
+
+    check_outputs([Output.folder(args.out, *synthetic.DATASET_ENTRIES)], overwrite=args.overwrite)
     manifest = angio.write_angio_dataset(
         args.out,
         args.subjects,
         args.seed,
         args.shape,
         args.factors,
-        angio.DEFAULT_AXES,
+        synthetic.DEFAULT_AXES,
         args.domain,
     )
     print(f"wrote {args.subjects} volumes; manifest: {manifest}")
@@ -131,6 +135,7 @@ def cmd_uncertainty(args: argparse.Namespace) -> int:
     from mrilearn.apps.sr.trainer import SRTrainer
     from mrilearn.apps.sr.uncertainty import evaluate_sr_uncertainty
     from mrilearn.errors import ConfigError
+    from mrilearn.io.outputs import check_outputs
     from mrilearn.runs import load_run
 
     out = args.out or args.run
