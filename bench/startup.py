@@ -66,8 +66,9 @@ def prepare(tmp: Path, scans: int) -> tuple[Path, list[Path]]:
     run(HERE, "train", "sr/demo_mni152", *TINY, f"output_dir={tmp / 'runs'}")
     folder = tmp / "scans"
     paths = [
-        write_nifti(Volume(ellipsoid_phantom((24, 24, 24), seed=i), np.eye(4)),
-                    folder / f"scan{i}.nii.gz")  # fmt: skip
+        write_nifti(
+            Volume(ellipsoid_phantom((24, 24, 24), seed=i), np.eye(4)), folder / f"scan{i}.nii.gz"
+        )  # fmt: skip
         for i in range(scans)
     ]
     return tmp / "runs" / "demo_mni152", paths

@@ -109,6 +109,7 @@ def test_a_scan_unlike_the_training_voxel_size_is_warned_about(
 ):
     trainer = load_run(one_mm_run)
     assert trainer.voxel_size == (1.0, 1.0, 1.0)
+    assert trainer.optims == {}  # inference builds no optimisers (their import is slow)
     scan = write_nifti(
         Volume(ellipsoid_phantom((20, 20, 20), seed=7), oblique((0.9, 0.9, 1.2))),
         tmp_path / "oblique.nii.gz",

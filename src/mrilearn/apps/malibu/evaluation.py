@@ -20,7 +20,7 @@ from mrilearn.metrics.image import nrmse, slicewise_metrics
 from mrilearn.physics.subspace import image_series, t1_map
 from mrilearn.progress import progress_bar
 from mrilearn.report.evaluation import Roles, Scores, write_evaluation
-from mrilearn.report.figures import plt, save_figure
+from mrilearn.report.figures import save_figure, subplots
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def bland_altman_figure(
     """Bland–Altman plots (difference vs mean, bias and limits of agreement), tissue × pair."""
     pairs = _comparisons(net_name)
     voxels = {tissue: by for tissue, by in voxels.items() if by}
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         len(voxels), len(pairs), figsize=(3.2 * len(pairs), 2.8 * len(voxels)), squeeze=False
     )
     for row, (tissue, by) in enumerate(voxels.items()):
