@@ -99,7 +99,8 @@ def split_subjects(
 
     Subjects are ordered by a hash of (seed, id), so the split depends only on the
     ids and the seed, never on file-system order. Each non-zero ratio gets at least
-    one subject when there are enough subjects.
+    one subject when there are enough subjects; when there are not, :func:`report_split`
+    warns (every application's data sets split here).
     """
     if len(ratios) != len(SPLITS) or any(r < 0 for r in ratios) or sum(ratios) <= 0:
         raise DataError(f"split ratios {ratios}: need four non-negative numbers for {SPLITS}")

@@ -193,18 +193,17 @@ class Trainer:
         matter (an application that resamples every input onto its own grid)."""
         return None
 
-    def check_voxel_size(self, volume: Volume, where: str, hint: str = "") -> bool:
-        """Warn (and return False) when ``volume``'s voxel size differs from the training
-        voxel size by more than 10 % along an axis."""
+    def check_voxel_size(self, volume: Volume, where: str, hint: str = "") -> None:
+        """Warn when ``volume``'s voxel size differs from the training voxel size by more than
+        10 % along an axis (``hint``: what else to say)."""
         trained = self.voxel_size
         if trained is None or spacing_matches(volume.spacing, trained):
-            return True
+            return
         log.warning(
             "%s: voxel size %s mm differs from the %s mm the model was trained at by more "
             "than 10 %%; the result may be poor: resample the scan to the training voxel "
             "size%s", where, fmt_spacing(volume.spacing), fmt_spacing(trained), hint,
         )  # fmt: skip
-        return False
 
     def class_probabilities(self, volume: Volume) -> ClassProbabilities | None:
         return None
