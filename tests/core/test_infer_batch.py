@@ -14,6 +14,7 @@ from mrilearn.config import load_config
 from mrilearn.errors import DataError
 from mrilearn.io import read_dicom_series, read_nifti, write_dicom_series
 from mrilearn.io.batch import Item, file_items, is_folder_of_items, run_batch, volume_items
+from mrilearn.progress import inner_bars, inner_enabled
 
 
 @pytest.fixture
@@ -111,3 +112,12 @@ def test_folder_outputs_are_protected(trained_run: Path, scans: Path, tmp_path: 
         assert cli("infer", "--run", trained_run, "-i", scans, "-o", out, "--overwrite") == 2
         assert message in capsys.readouterr().err
     assert tree_checksums(tmp_path) == before
+
+
+def test_patch_bars_show_under_infer_only():
+    """Inner bars (an inferer's patches) are off in training and evaluation, on a terminal
+    under ``infer``, and always on when the component asks (``progress: true``)."""
+    assert inner_enabled(False) is False and inner_enabled(True) is True
+    with inner_bars():
+        assert inner_enabled(False) is None  # None: shown on a terminal
+    assert inner_enabled(False) is False

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mrilearn.errors import DataError, MrilearnError
+from mrilearn.errors import DataError, MrilearnError, listed
 from mrilearn.io.nifti import is_nifti_path
 from mrilearn.io.outputs import OutputError
 from mrilearn.progress import progress_bar
@@ -93,7 +93,7 @@ def volume_items(folder: Path, output: Path) -> list[Item]:
         )
     if ignored:
         log.info("%s: left alone %d entries that are neither NIfTI files nor DICOM series "
-                 "folders (%s)", folder, len(ignored), ", ".join(ignored[:5]))  # fmt: skip
+                 "folders (%s)", folder, len(ignored), listed(ignored))  # fmt: skip
     return items
 
 
@@ -141,9 +141,11 @@ def run_batch(
     anything else its type and message (the traceback at debug level, ``--debug``). An
     :class:`~mrilearn.io.outputs.OutputError` (an output that may not be written) stops the
     batch: it is the command's problem, not the item's."""
+    from tqdm.contrib.logging import logging_redirect_tqdm  # warnings above the bar
+
     items = list(items)
     result = BatchResult()
-    with progress_bar(items, desc=desc, unit="file") as bar:
+    with logging_redirect_tqdm(), progress_bar(items, desc=desc, unit="file") as bar:
         for item in bar:
             try:
                 paths = work(item)
