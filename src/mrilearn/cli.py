@@ -165,7 +165,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--checkpoint", default="best", help="best, latest or a periodic name")
     e.set_defaults(func=cmd_evaluate)
 
-    i = sub.add_parser("infer", help="apply a trained model to a NIfTI file or DICOM folder")
+    i = sub.add_parser(
+        "infer", help="apply a trained model to a NIfTI file, a DICOM series or a folder of them"
+    )
     i.add_argument("--run", required=True, type=Path, help="run directory or exported package")
     i.add_argument("--checkpoint", default="best", help="best, latest or a periodic name")
     i.add_argument(
@@ -181,15 +183,29 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=0,
         help="N > 0: mean of N MC-dropout passes plus uncertainty maps (NIfTI, PNG) beside it",
     )
-    i.add_argument("-i", "--input", type=Path, help="NIfTI file or DICOM series folder")
+    i.add_argument(
+        "-i", "--input", type=Path,
+        help="NIfTI file, DICOM series folder, or a folder of NIfTI files and DICOM series "
+        "sub-folders",
+    )  # fmt: skip
     add_output_argument(
         i, "output .nii/.nii.gz, a folder for a derived DICOM series, or (segmentation of a "
-        "DICOM series) a .dcm file for a DICOM Segmentation", required=False,
+        "DICOM series) a .dcm file for a DICOM Segmentation; for a folder of scans, the folder "
+        "that receives one output per scan under the same name", required=False,
     )  # fmt: skip
     i.add_argument("input_path", nargs="?", type=Path, help="the input, given without -i")
     i.add_argument("output_path", nargs="?", type=Path, help="the output, given without -o")
     i.add_argument("--series-uid", metavar="UID", help="the series of a folder holding several")
     i.add_argument("--attention", metavar="X,Y,Z", help="also write this voxel's attention map")
+    i.add_argument(
+        "--reduced", action="store_true",
+        help="super-resolution: the scan is on its own reduced matrix; zero-fill its k-space "
+        "onto the model's grid with the run's truncation factors",
+    )  # fmt: skip
+    i.add_argument(
+        "--target-shape", type=int, nargs=3, metavar=("X", "Y", "Z"),
+        help="like --reduced, onto this matrix (an odd HR matrix, or a run without factors)",
+    )  # fmt: skip
     i.set_defaults(func=cmd_infer)
 
     d = sub.add_parser("demo", help="train and evaluate on the embedded MNI152 data")
@@ -256,36 +272,36 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
-    from mrilearn.deploy.derived import check_prediction_target, prediction_output, write_prediction
-    from mrilearn.inference.maps import attention_map, write_maps
-    from mrilearn.io import read_volume
-    from mrilearn.io.outputs import check_outputs
+    from mrilearn.deploy.infer import Inference, InferOptions, check_item_outputs, infer_items
+    from mrilearn.io.batch import run_batch
+    from mrilearn.progress import inner_bars
     from mrilearn.runs import load_run
 
     source, target = (
         _one_of(args.input, args.input_path, "-i"),
         _one_of(args.out, args.output_path, "-o"),
     )
-    check_outputs([prediction_output(target)], [source], args.overwrite)
+    items, batch = infer_items(source, target)
+    if batch and args.series_uid:
+        raise ConfigError(f"--series-uid chooses the series of one DICOM folder; {source} is "
+                          "a folder of scans")  # fmt: skip
+    check_item_outputs(items, [source], args.overwrite)
     runtime = args.runtime
     if runtime == "auto" and (args.samples or args.attention):  # these need the PyTorch net
         runtime = "eager"
     trainer = load_run(args.run, args.checkpoint, runtime)
-    check_prediction_target(trainer, source, target)
-    volume = read_volume(source, series_uid=args.series_uid)
-    if args.samples:
-        from mrilearn.inference.uncertainty import infer_with_uncertainty
-
-        out, maps = infer_with_uncertainty(trainer, volume, args.samples)
-    else:
-        out, maps = trainer.infer_volume(volume), []
-    if args.attention:
-        maps.append(attention_map(trainer, volume, args.attention))
-    check_outputs([p for m in maps for p in m.paths(target)], [source], args.overwrite)
-    written = write_prediction(trainer, out, target)
-    for path in (written, *write_maps(target, maps)):
-        print(f"wrote {path}")
-    return 0
+    options = InferOptions(
+        args.samples, args.attention, args.series_uid, args.reduced, args.target_shape
+    )
+    infer = Inference(trainer, options, items, [source], args.overwrite)
+    with inner_bars():
+        if not batch:
+            for path in infer(items[0]):
+                print(f"wrote {path}")
+            return 0
+        result = run_batch(items, infer)
+    print(f"mrilearn: {result.summary()}", file=sys.stderr)
+    return result.exit_status
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

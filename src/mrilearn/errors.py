@@ -34,3 +34,9 @@ def optional_module(name: str, purpose: str, extra: str) -> ModuleType:
         raise ConfigError(
             f'{purpose} needs {name}: pip install -c constraints.txt -e ".[{extra}]"'
         ) from None
+
+
+def listed(names: list[str], limit: int = 5) -> str:
+    """``names`` comma-joined for a one-line message; past ``limit`` only counted."""
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"

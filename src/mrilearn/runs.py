@@ -45,7 +45,6 @@ from mrilearn.errors import CheckpointError, ConfigError, DataError
 from mrilearn.io.atomic import write_text_atomic
 from mrilearn.io.lock import LOCK_FILE, folder_lock, holder
 from mrilearn.io.outputs import check_location
-from mrilearn.report.html import write_report
 
 CONFIG_FILE = "config.yaml"
 # with config.yaml, any of these makes a folder an mrilearn run that --overwrite may empty
@@ -64,6 +63,8 @@ def train_run(cfg: Config, resume: bool, overwrite: bool, devices: int) -> Path:
     if int(os.environ.get("RANK", "0")) > 0:  # torchrun: rank 0 prepares the run directory
         launch(_train_worker, devices, cfg.to_dict(), str(run_dir), resume, cuda=cuda)
         return run_dir
+    from mrilearn.report.html import write_report  # matplotlib: inference needs none of it
+
     check_run_target(cfg, resume, overwrite)
     trainer = _checked_trainer(cfg, run_dir, resume, devices)
     with claim_run(cfg, resume, overwrite):

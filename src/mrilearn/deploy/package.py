@@ -171,6 +171,8 @@ def load_package(folder: Path, runtime: Runtime = "torch") -> Predictor:
         net.eval()
     trainer.iteration = int(info.get("iteration", 0))
     trainer.package_info = info
+    voxel_size = info.get("io", {}).get("voxel_size_mm")  # older packages have none
+    trainer.voxel_size = None if voxel_size is None else tuple(float(v) for v in voxel_size)
     runtime = pick_runtime(runtime, trainer.device, bool(info.get("onnx")), trainer.amp.name)
     if runtime == "onnx":
         from mrilearn.deploy.onnx import OnnxNet

@@ -30,6 +30,7 @@ import signal
 import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +54,13 @@ from mrilearn.engine.loader import batch_stream, default_workers
 from mrilearn.engine.logger import RunLogger
 from mrilearn.engine.precision import MixedPrecision, resolve_precision
 from mrilearn.errors import CheckpointError, ConfigError, MrilearnError
-from mrilearn.io.volume import Label, Volume
+from mrilearn.io.volume import Label, Volume, fmt_spacing, spacing_matches
 from mrilearn.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
+_INFERENCE_ONLY = ContextVar("mrilearn_inference_only", default=False)  # see inference_trainer
 DIVERGED_HINT = (
     "the checkpoints written before are kept; lower optim.lr, set train.grad_clip or check the "
     "data for extreme values"
@@ -81,6 +83,9 @@ class Trainer:
         self.best_value: float | None = None
         self.stop_requested = False
         self.package_info: dict[str, Any] | None = None  # set when loaded from a package
+        # the voxel size (mm) of the training data: measured when training starts, kept in
+        # checkpoints and packages, compared with every input at inference
+        self.voxel_size: tuple[float, ...] | None = None
         self._replacement: nn.Module | None = None
         self._stream: Generator[Batch, None, None] | None = None
         self._stream_at = -1  # the iteration whose batch the stream yields next
@@ -91,10 +96,11 @@ class Trainer:
         self.device = process_device(tc.device, dist.local_rank, dist.local_size)
         self.amp = MixedPrecision(resolve_precision(tc.precision, self.device), self.device)
         self.nets = {k: self._placed(net) for k, net in self.build_nets().items()}
+        trains = not _INFERENCE_ONLY.get()  # inference needs no optimisers (nor their import)
         self.optims = {
             k: components.build("optim", cfg.optim, params=net.parameters())
             for k, net in self.nets.items()
-            if any(p.requires_grad for p in net.parameters())
+            if trains and any(p.requires_grad for p in net.parameters())
         }
         self.scheds = {
             k: components.build("scheduler", cfg.scheduler, optimizer=opt)
@@ -167,6 +173,38 @@ class Trainer:
     def infer_volume(self, volume: Volume) -> Volume:
         raise MrilearnError(f"trainer {type(self).__name__} does not infer volumes")
 
+    def prepare_input(
+        self, volume: Volume, where: str, reduced: bool = False,
+        target_shape: Sequence[int] | None = None,
+    ) -> Volume:  # fmt: skip
+        """The scan as :meth:`infer_volume` takes it, with a warning when its voxel size is
+        unlike the training data's. Reduced-matrix inputs are for applications that know how
+        to bring them onto the model's grid (super-resolution)."""
+        if reduced or target_shape is not None:
+            raise ConfigError(
+                f"--reduced/--target-shape: trainer {type(self).__name__} takes no "
+                "reduced-matrix inputs (super-resolution runs do)"
+            )
+        self.check_voxel_size(volume, where)
+        return volume
+
+    def measured_voxel_size(self) -> tuple[float, ...] | None:
+        """The voxel size (mm) of the training data, per array axis; None where it does not
+        matter (an application that resamples every input onto its own grid)."""
+        return None
+
+    def check_voxel_size(self, volume: Volume, where: str, hint: str = "") -> None:
+        """Warn when ``volume``'s voxel size differs from the training voxel size by more than
+        10 % along an axis (``hint``: what else to say)."""
+        trained = self.voxel_size
+        if trained is None or spacing_matches(volume.spacing, trained):
+            return
+        log.warning(
+            "%s: voxel size %s mm differs from the %s mm the model was trained at by more "
+            "than 10 %%; the result may be poor: resample the scan to the training voxel "
+            "size%s", where, fmt_spacing(volume.spacing), fmt_spacing(trained), hint,
+        )  # fmt: skip
+
     def class_probabilities(self, volume: Volume) -> ClassProbabilities | None:
         return None
 
@@ -182,6 +220,7 @@ class Trainer:
             "model": self.cfg.model["name"],
             "inferer": self.cfg.inference,
             "task": "other",
+            "voxel_size_mm": None if self.voxel_size is None else list(self.voxel_size),
         }
 
     def evaluate(self, split: str, out_dir: Path) -> dict[str, Any]:
@@ -217,6 +256,7 @@ class Trainer:
             "rng": {"ranks": gather_objects(self._random_state(), self.dist)},
             "best": self.best_value,
             "world_size": self.dist.world_size,
+            "voxel_size": None if self.voxel_size is None else list(self.voxel_size),
         }
 
     def load_state(self, state: dict[str, Any], where: str, weights_only: bool = False) -> None:
@@ -230,6 +270,8 @@ class Trainer:
                 raise CheckpointError(f"{where}: has no weights for net {k!r}")
             weights = inference_weights(state, k, net) if weights_only else state["nets"][k]
             load_state_dict(net, weights, f"{where} [{k}]")
+        voxel_size = state.get("voxel_size")  # older checkpoints have none
+        self.voxel_size = None if voxel_size is None else tuple(float(v) for v in voxel_size)
         if weights_only:
             return
         averages = state.get("averages", {})
@@ -300,6 +342,8 @@ class Trainer:
             path = self.checkpoint_dir / "latest.pt"
             self.load_state(load_checkpoint(path), str(path))
             log.info("resumed from %s at iteration %d", path, self.iteration)
+        if self.voxel_size is None:
+            self.voxel_size = self.measured_voxel_size()
         logger = RunLogger(self.run_dir, self.dist.is_main, self.iteration if resume else None)
         previous = self._install_signal_handlers()
         bar = progress_bar(
@@ -452,11 +496,16 @@ def inference_trainer(cfg: Config, run_dir: Path) -> Trainer:
     """A trained run's trainer for inference on this computer: on the device asked for here
     (``--device``, else auto), not the one it trained on, in the run's precision where that
     has native kernels here and in fp32 elsewhere (``--precision`` overrides). ``cfg`` stays
-    the run's own (packages record it)."""
+    the run's own (packages record it). It has no optimisers or schedulers: building the
+    first optimiser imports ``torch._dynamo``, seconds of start-up that inference never uses."""
     device = resolve_device(requested_device())
     precision = resolve_precision(cfg.train.precision, device, inherited=True)
     train = dataclasses.replace(cfg.train, device=str(device), precision=precision)
-    trainer = trainer_of(dataclasses.replace(cfg, train=train), run_dir)
+    token = _INFERENCE_ONLY.set(True)
+    try:
+        trainer = trainer_of(dataclasses.replace(cfg, train=train), run_dir)
+    finally:
+        _INFERENCE_ONLY.reset(token)
     trainer.cfg = cfg
     return trainer
 

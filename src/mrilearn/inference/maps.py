@@ -10,7 +10,6 @@ from pathlib import Path
 from mrilearn.engine.contract import Predictor
 from mrilearn.errors import ConfigError
 from mrilearn.io import Volume, write_volume
-from mrilearn.report import figures
 
 
 @dataclass
@@ -32,6 +31,8 @@ class Map:
 
 def write_maps(output: Path, maps: Sequence[Map]) -> list[Path]:
     """Write every map beside ``output``; returns the files written."""
+    from mrilearn.report import figures  # matplotlib: only when there are maps
+
     written: list[Path] = []
     for m in maps:
         nifti, png = m.paths(output)

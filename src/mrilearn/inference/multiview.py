@@ -25,6 +25,7 @@ from torch import nn
 from mrilearn.constraints import PositiveInt
 from mrilearn.engine.device import to_host
 from mrilearn.errors import ConfigError, DataError
+from mrilearn.progress import inner_enabled, progress_bar
 from mrilearn.registry import INFERERS
 
 log = logging.getLogger(__name__)
@@ -115,8 +116,10 @@ class MultiView:
         starts = self.slab_starts(vol.shape[0], n)
         probs = torch.zeros((net.classes, vol.shape[0], *vol.shape[1:]))
         count = torch.zeros(vol.shape[0])
+        batches = range(0, len(starts), self.batch_size)
+        bar = progress_bar(batches, desc=f"{view} slabs", enabled=inner_enabled(False), leave=False)
         with torch.inference_mode():
-            for i in range(0, len(starts), self.batch_size):
+            for i in bar:
                 chunk = starts[i : i + self.batch_size]
                 slabs = torch.stack([vol[s : s + n] for s in chunk])
                 out = to_host(net(slabs.to(device or slabs.device)).float().softmax(1))

@@ -26,12 +26,11 @@ from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
-from monai.inferers import sliding_window_inference
 from torch import Tensor
 
 from mrilearn.constraints import NonNegativeInt, PositiveInt, Range
 from mrilearn.errors import ConfigError, DataError
-from mrilearn.progress import progress_bar
+from mrilearn.progress import inner_enabled, progress_bar, shown
 from mrilearn.registry import INFERERS
 
 Model = Callable[[Tensor], Tensor]
@@ -76,7 +75,8 @@ class SlidingWindow:
         overlap: fraction of a patch shared with its neighbour along each axis (0 ≤ … < 1).
         mode: ``"constant"`` plain average, ``"gaussian"`` Gaussian-weighted average.
         batch_size: patches per forward pass (``sw_batch_size``: the same, older name).
-        progress: show a tqdm progress bar.
+        progress: always show a progress bar over the patches (``mrilearn infer`` shows it
+            on a terminal anyway).
         device: where patches run (e.g. ``"cuda"``); None = the trained run's device.
     """
 
@@ -104,6 +104,8 @@ class SlidingWindow:
     def __call__(
         self, model: Model, volume: Tensor, device: torch.device | str | None = None
     ) -> Tensor:
+        from monai.inferers import sliding_window_inference  # MONAI: seconds to import
+
         batch, added = _as_batch(volume)
         with torch.inference_mode():
             out = sliding_window_inference(
@@ -116,7 +118,7 @@ class SlidingWindow:
                 padding_mode="replicate",
                 sw_device=self.device or device or batch.device,
                 device=batch.device,
-                progress=self.progress,
+                progress=shown(inner_enabled(self.progress)),
             )
         out = torch.as_tensor(out)  # plain Tensor, not a MONAI MetaTensor
         return out[0] if added else out
@@ -162,7 +164,8 @@ class MarginCrop:
         margin: voxels dropped at each inner patch face; set it ≥ the model's
             receptive-field radius for seamless output.
         batch_size: patches per forward pass (``sw_batch_size``: the same, older name).
-        progress: show a tqdm progress bar.
+        progress: always show a progress bar over the patches (``mrilearn infer`` shows it
+            on a terminal anyway).
         device: where patches run (e.g. ``"cuda"``); None = the trained run's device.
     """
 
@@ -212,7 +215,9 @@ class MarginCrop:
         out: Tensor | None = None
         chunks = self._chunks(jobs)
         total = -(-len(jobs) // self.batch_size)
-        bar = progress_bar(chunks, total=total, desc="patches", enabled=self.progress)
+        bar = progress_bar(
+            chunks, total=total, desc="patches", enabled=inner_enabled(self.progress), leave=False
+        )
         for chunk in bar:
             patches = torch.stack([batch[(b, slice(None), *self._window(t))] for b, t in chunk]).to(
                 device

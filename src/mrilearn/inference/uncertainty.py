@@ -192,7 +192,7 @@ def uncertainty_error_relation(
 def reliability_figure(relation: dict[str, Any], path: Path, xlabel: str, title: str) -> Path:
     """Mean absolute error against mean uncertainty per bin (rising = uncertainty is useful)."""
     b = relation["bins"]
-    fig, ax = figures.plt.subplots(figsize=(5, 4))
+    fig, ax = figures.subplots(figsize=(5, 4))
     ax.plot(b["uncertainty"], b["abs_error"], "o-")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("mean |error|")

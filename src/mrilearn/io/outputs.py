@@ -1,6 +1,7 @@
 """The check every command makes before it computes anything: may it write its outputs?
 
-An output is refused, with a one-line :class:`~mrilearn.errors.DataError`, when
+An output is refused, with a one-line :class:`OutputError` (a
+:class:`~mrilearn.errors.DataError`), when
 
 - it is one of the command's inputs (the same path, the same file through a link or another
   name), lies inside an input folder, or is a folder holding an input: always;
@@ -23,9 +24,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mrilearn.errors import DataError
+from mrilearn.errors import DataError, listed
 from mrilearn.io.atomic import OLD_MARK, TEMP_MARK
-from mrilearn.io.dicom.geometry import listed
+
+
+class OutputError(DataError):
+    """An output this command may not write: it concerns the command, not one of its inputs,
+    so a batch stops at it (:func:`mrilearn.io.batch.run_batch`)."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,7 @@ def check_outputs(
     inputs: Iterable[str | os.PathLike[str]] = (),
     overwrite: bool = False,
 ) -> None:
-    """Raise DataError unless every output may be written (see the module notes); nothing is
+    """Raise OutputError unless every output may be written (see the module notes); nothing is
     created or changed. Plain paths are file outputs."""
     outs = [o if isinstance(o, Output) else Output(Path(o)) for o in outputs]
     ins = [Path(p) for p in inputs]
@@ -54,7 +59,7 @@ def check_outputs(
     for out in outs:
         key = out.path.resolve()
         if key in seen:
-            raise DataError(f"{out.path}: given as the output of two inputs; name each one")
+            raise OutputError(f"{out.path}: given as the output of two inputs; name each one")
         seen[key] = out.path
         for source in ins:
             _check_not_input(out.path, source)
@@ -66,11 +71,11 @@ def _check_not_input(out: Path, source: Path) -> None:
     o, i = out.resolve(), source.resolve()
     same = o == i or (out.exists() and source.exists() and os.path.samefile(out, source))
     if same:
-        raise DataError(f"{out}: is the input {source}; write the output to another path")
+        raise OutputError(f"{out}: is the input {source}; write the output to another path")
     if i.is_dir() and o.is_relative_to(i):
-        raise DataError(f"{out}: lies inside the input folder {source}; write it elsewhere")
+        raise OutputError(f"{out}: lies inside the input folder {source}; write it elsewhere")
     if o.is_dir() and i.is_relative_to(o):
-        raise DataError(
+        raise OutputError(
             f"{out}: holds the input {source}; replacing it would delete the input: write the "
             "output elsewhere"
         )
@@ -82,13 +87,13 @@ def check_location(out: Path) -> None:
     while not os.path.lexists(parent):
         parent = parent.parent
     if not parent.is_dir():
-        raise DataError(
+        raise OutputError(
             f"{out}: cannot be written: {parent} is a file, not a folder; choose another path"
         )
     try:  # a real probe: permissions, read-only disks and root all answer truthfully
         fd, probe = tempfile.mkstemp(dir=parent, prefix=f".mrilearn-probe{TEMP_MARK}")
     except OSError as err:
-        raise DataError(
+        raise OutputError(
             f"{out}: cannot write in {parent} ({err.strerror}); choose another location"
         ) from None
     os.close(fd)
@@ -101,20 +106,20 @@ def _check_existing(out: Output, overwrite: bool) -> None:
         return
     if out.writes is None:
         if path.is_dir():
-            raise DataError(f"{path}: is a folder; name the output file (e.g. out.nii.gz)")
+            raise OutputError(f"{path}: is a folder; name the output file (e.g. out.nii.gz)")
     elif not path.is_dir():
-        raise DataError(f"{path}: is a file; name a folder for this output")
+        raise OutputError(f"{path}: is a file; name a folder for this output")
     else:
         foreign = _foreign_entries(path, out.writes)
         if foreign:
-            raise DataError(
+            raise OutputError(
                 f"{path}: holds files this command does not write ({listed(foreign)}); it is "
                 "never replaced, not even with --overwrite: choose a new or empty folder"
             )
         if not any(_entries(path)):
             return
     if not overwrite:
-        raise DataError(f"{path}: exists; pass --overwrite to replace it, or choose another name")
+        raise OutputError(f"{path}: exists; pass --overwrite to replace it, or choose another name")
 
 
 def _entries(folder: Path) -> list[str]:

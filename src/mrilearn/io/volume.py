@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,3 +47,17 @@ class Label:
     name: str
     value: int
     colour: str
+
+
+def spacing_matches(
+    spacing: Sequence[float], reference: Sequence[float], rtol: float = 0.1
+) -> bool:
+    """Whether every axis of ``spacing`` is within ``rtol`` (relative) of ``reference``'s."""
+    return len(spacing) == len(reference) and all(
+        abs(s - r) <= rtol * r for s, r in zip(spacing, reference)
+    )
+
+
+def fmt_spacing(spacing: Sequence[float]) -> str:
+    """``0.9 × 0.9 × 1.2``: a voxel size as people write it (mm)."""
+    return " × ".join(f"{s:.3g}" for s in spacing)

@@ -17,20 +17,38 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
-
-from mrilearn.errors import DataError  # noqa: E402
-from mrilearn.io.atomic import atomic_path  # noqa: E402
-from mrilearn.metrics.image import psnr  # noqa: E402
-from mrilearn.metrics.naming import metric_info  # noqa: E402
+from mrilearn.errors import DataError
+from mrilearn.io.atomic import atomic_path
+from mrilearn.metrics.image import psnr
+from mrilearn.metrics.naming import metric_info
 
 PLANE_NAMES = ("sagittal", "coronal", "axial")  # slice along axis 0, 1, 2 of a RAS array
 X_KEYS = ("iteration", "step", "epoch")
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` with the Agg backend, imported on first use: a command that
+    draws nothing (``infer``) starts without it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def __getattr__(name: str) -> Any:
+    """``figures.plt``: :func:`pyplot`, for code that used the module's ``plt``."""
+    if name == "plt":
+        return pyplot()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def subplots(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """``subplots`` of :func:`pyplot`."""
+    return pyplot().subplots(*args, **kwargs)
 
 
 def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120) -> Path:
@@ -39,7 +57,7 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120) -> Path:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
     finally:
-        plt.close(fig)
+        pyplot().close(fig)
     return Path(path)
 
 
@@ -75,7 +93,7 @@ def orthogonal_slices(
     volume = _check_3d(volume, "orthogonal_slices volume")
     point = [n // 2 for n in volume.shape] if crosshair is None else [int(c) for c in crosshair]
     vmin, vmax = grey_range(volume)
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4.4))
+    fig, axes = subplots(1, 3, figsize=(12, 4.4))
     for axis, ax in enumerate(axes):
         show_slice(ax, np.take(volume, point[axis], axis=axis), cmap="gray", vmin=vmin, vmax=vmax)
         u, v = [a for a in range(3) if a != axis]
@@ -135,6 +153,8 @@ def comparison_panel(
     if zoom_box == "auto":
         inside = fg & (ref_slice < vmax)  # a blob saturated on the grey scale is no texture
         zoom_box = structure_box(ref_slice, max(8, min(ref_slice.shape) // 3), inside)
+    from matplotlib import patches
+
     layout = _PanelLayout(ref_slice.shape, len(slices), error_maps, zoom_box is not None)
     fig, axes = layout.figure()
     for col, (name, s) in enumerate(slices.items()):
@@ -145,7 +165,9 @@ def comparison_panel(
         ax.set_title(f"{name}\n" + ("reference" if is_ref else f"slice PSNR {value:.2f} dB"))
         if zoom_box is not None:
             u0, u1, v0, v1 = zoom_box
-            ax.add_patch(Rectangle((u0 - 0.5, v0 - 0.5), u1 - u0, v1 - v0, fill=False, ec="red"))
+            ax.add_patch(
+                patches.Rectangle((u0 - 0.5, v0 - 0.5), u1 - u0, v1 - v0, fill=False, ec="red")
+            )
     row = 1
     if error_maps:
         _error_row(fig, axes[row], slices, reference_key, fg)
@@ -189,7 +211,7 @@ class _PanelLayout:
         self.n_cols = n_cols
 
     def figure(self) -> tuple[Any, np.ndarray]:
-        return plt.subplots(
+        return subplots(
             len(self.heights),
             self.n_cols,
             figsize=(self.width * self.n_cols + 0.6, sum(self.heights) + 0.5),
@@ -290,7 +312,7 @@ def loss_curves(
     groups = curve_panels(keys)
     n_cols = min(len(groups), 3)
     n_rows = math.ceil(len(groups) / n_cols)
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         n_rows, n_cols, figsize=(4.6 * n_cols, 3.4 * n_rows), squeeze=False, layout="constrained"
     )
     for ax, (title, members) in zip(axes.flat, groups.items(), strict=False):
@@ -362,7 +384,7 @@ def boxplots(
     metrics = list(dict.fromkeys(m for by_metric in per_subject.values() for m in by_metric))
     if not metrics:
         raise DataError("boxplots: no metrics to plot")
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         1, len(metrics), figsize=(max(4, 1.1 * len(methods) + 1.5) * len(metrics), 4), squeeze=False
     )
     rng = np.random.default_rng(0)  # fixed jitter so figures are reproducible
@@ -391,7 +413,7 @@ def scatter_plot(
         raise DataError(
             f"scatter_plot: x, y and labels differ in length ({len(x)}, {len(y)}, {len(labels)})"
         )
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    fig, ax = subplots(figsize=(5.5, 4.5))
     ax.scatter(x, y, c=range(len(x)), cmap="tab10", vmin=0, vmax=9, zorder=2)
     for xi, yi, label in zip(x, y, labels, strict=True):
         ax.annotate(label, (xi, yi), textcoords="offset points", xytext=(5, 4), fontsize=9)
@@ -410,7 +432,7 @@ def group_scatter(
     points = np.asarray(points)
     if points.ndim != 2 or points.shape[1] != 2 or len(points) != len(groups):
         raise DataError(f"group_scatter: need (N, 2) points and N groups, got {points.shape}")
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    fig, ax = subplots(figsize=(5.5, 4.5))
     for name in dict.fromkeys(groups):
         sel = np.asarray([g == name for g in groups])
         ax.scatter(points[sel, 0], points[sel, 1], s=14, alpha=0.7, label=name)

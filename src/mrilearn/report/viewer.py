@@ -26,7 +26,7 @@ from PIL import Image
 
 from mrilearn.errors import DataError
 from mrilearn.io.atomic import atomic_dir
-from mrilearn.report.figures import erode, plt
+from mrilearn.report.figures import erode
 
 VIEWER_DIR = "viewer"  # under the run's figures/
 META = "viewer.json"
@@ -112,7 +112,9 @@ def _error_scale(levels: Mapping[str, np.ndarray], reference: str) -> float:
 
 
 def _magma() -> list[int]:
-    rgb = plt.get_cmap("magma")(np.linspace(0, 1, 256))[:, :3]
+    from matplotlib import colormaps
+
+    rgb = colormaps["magma"](np.linspace(0, 1, 256))[:, :3]
     return [int(round(c * 255)) for c in rgb.ravel()]
 
 

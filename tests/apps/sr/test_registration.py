@@ -17,12 +17,12 @@ from scipy.spatial.transform import Rotation
 
 from mrilearn.apps.sr.data import SRVolumes
 from mrilearn.apps.sr.registration import (
-    Limits,
     PairAligner,
     RegistrationFailed,
     register_rigid,
     to_sitk,
 )
+from mrilearn.apps.sr.registration_limits import Limits
 from mrilearn.data.phantoms import ellipsoid_phantom
 from mrilearn.io import Volume, read_nifti, write_nifti
 

@@ -4,9 +4,12 @@ writes a training set of simulated, iteratively reconstructed Multitasking subje
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from mrilearn.apps.mtmri.cli import SIMULATIONS
-from mrilearn.apps.mtmri.config import MtmriConfig
+
+if TYPE_CHECKING:
+    from mrilearn.apps.mtmri.config import MtmriConfig
 
 
 def simulate_dataset(args: argparse.Namespace, cfg: MtmriConfig) -> str:

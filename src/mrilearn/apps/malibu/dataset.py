@@ -61,7 +61,7 @@ def subject_id(index: int) -> str:
 def make_subject(cfg: MtmriConfig, index: int, out_dir: Path) -> Path:
     """Simulate, reconstruct iteratively and write subject ``index`` (see the module table)."""
     sim = subject_config(cfg.simulate, index)
-    raw = simulate(sim)
+    raw = simulate(sim, progress=False)
     result = reconstruct(raw, cfg.recon, progress=False)
     phi, u0, u = canonicalize(result.phi, result.u0, result.u)
     sub = build_subject(sim)

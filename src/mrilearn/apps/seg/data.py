@@ -248,7 +248,6 @@ class SegVolumes:
         else:
             subjects = self.subjects()
         by_split = split_subjects(subjects, self.split_ratios, self.split_seed)
-        log.info("split %d subjects: %s", len(subjects), {k: len(v) for k, v in by_split.items()})
         out = {}
         for name, subs in by_split.items():
             if self.source == "synthetic_abdomen":

@@ -24,6 +24,7 @@ from mrilearn.inference.multiview import MultiView
 from mrilearn.io import Volume
 from mrilearn.io.volume import Label
 from mrilearn.metrics.segmentation import SEG_METRICS, segmentation_metrics
+from mrilearn.progress import progress_bar
 from mrilearn.registry import TRAINERS
 from mrilearn.report.evaluation import Roles, Scores, write_evaluation
 
@@ -163,7 +164,7 @@ class SegTrainer(Trainer):
         scores = Scores()
         notes: list[str] = []
         fig_dir = out_dir / "figures"
-        for i, case in enumerate(cases):
+        for i, case in enumerate(progress_bar(cases, desc="subjects", unit="subject")):
             seg = self.segment(case.image)
             self.seg_data.table.to_classes(case.label.data, f"{case.id} label")  # value check
             outputs = {**seg.views, fused: seg.labels.data}

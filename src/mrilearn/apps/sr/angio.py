@@ -28,6 +28,7 @@ from scipy import ndimage
 
 from mrilearn.apps.sr.data import SRPair, SRVolumes
 from mrilearn.apps.sr.degrade import KspaceTruncation
+from mrilearn.apps.sr.synthetic import ANGIO_DOMAIN, DEFAULT_AXES, DEFAULT_FACTORS, DEFAULT_SHAPE
 from mrilearn.constraints import NonNegativeFloat, NonNegativeInt, PositiveInt
 from mrilearn.data.manifest import SPLITS, Subject, split_subjects
 from mrilearn.errors import DataError
@@ -36,12 +37,6 @@ from mrilearn.io.atomic import atomic_dir
 from mrilearn.registry import DATASETS
 
 log = logging.getLogger(__name__)
-
-ANGIO_DOMAIN = "angio"
-DEFAULT_SHAPE = (64, 64, 64)
-DEFAULT_FACTORS = (4.0, 4.0)  # in-plane k-space truncation of §5.3
-DEFAULT_AXES = (1, 2)
-DATASET_ENTRIES = ("hr", "lr", "manifest.csv")  # what write_angio_dataset writes
 
 
 def subject_seed(seed: int, index: int) -> int:

@@ -12,11 +12,8 @@ import logging
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from mrilearn.apps.sr import angio
+from mrilearn.apps.sr import synthetic
 from mrilearn.arguments import add_generator_arguments, add_output_argument
-from mrilearn.io.outputs import Output, check_outputs
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +46,10 @@ def add_perceptual_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_niqe_fit(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from mrilearn.apps.sr.data import SRVolumes
+    from mrilearn.io.outputs import check_outputs
     from mrilearn.metrics.perceptual import fit_niqe_model, foreground_slices, to_unit255
 
     check_outputs([args.out], [args.data] if Path(args.data).exists() else [], args.overwrite)
@@ -70,6 +70,7 @@ def cmd_niqe_fit(args: argparse.Namespace) -> int:
 
 def cmd_sr_compare(args: argparse.Namespace) -> int:
     from mrilearn.apps.sr.evaluation import COMPARISON_FILES, compare_runs
+    from mrilearn.io.outputs import Output, check_outputs
     from mrilearn.report.evaluation import to_markdown
 
     check_outputs([Output.folder(args.out, *COMPARISON_FILES)], args.runs, args.overwrite)
@@ -85,27 +86,30 @@ def add_angio_command(subparsers: argparse._SubParsersAction) -> None:
         "synth-angio",
         help="write synthetic angiography-like volumes (HR, k-space-truncated LR) and a manifest",
     )
-    add_generator_arguments(p, "volumes", 8, angio.DEFAULT_SHAPE)
+    add_generator_arguments(p, "volumes", 8, synthetic.DEFAULT_SHAPE)
     p.add_argument(
         "--factors",
         type=float,
         nargs=2,
-        default=list(angio.DEFAULT_FACTORS),
+        default=list(synthetic.DEFAULT_FACTORS),
         help="k-space truncation of the LR along axes 1 and 2 (default 4 4)",
     )
-    p.add_argument("--domain", default=angio.ANGIO_DOMAIN, help="domain tag in the manifest")
+    p.add_argument("--domain", default=synthetic.ANGIO_DOMAIN, help="domain tag in the manifest")
     p.set_defaults(func=cmd_synth_angio)
 
 
 def cmd_synth_angio(args: argparse.Namespace) -> int:
-    check_outputs([Output.folder(args.out, *angio.DATASET_ENTRIES)], overwrite=args.overwrite)
+    from mrilearn.apps.sr import angio
+    from mrilearn.io.outputs import Output, check_outputs
+
+    check_outputs([Output.folder(args.out, *synthetic.DATASET_ENTRIES)], overwrite=args.overwrite)
     manifest = angio.write_angio_dataset(
         args.out,
         args.subjects,
         args.seed,
         args.shape,
         args.factors,
-        angio.DEFAULT_AXES,
+        synthetic.DEFAULT_AXES,
         args.domain,
     )
     print(f"wrote {args.subjects} volumes; manifest: {manifest}")
@@ -133,6 +137,7 @@ def cmd_uncertainty(args: argparse.Namespace) -> int:
     from mrilearn.apps.sr.trainer import SRTrainer
     from mrilearn.apps.sr.uncertainty import evaluate_sr_uncertainty
     from mrilearn.errors import ConfigError
+    from mrilearn.io.outputs import check_outputs
     from mrilearn.runs import load_run
 
     out = args.out or args.run
@@ -154,7 +159,7 @@ def cmd_uncertainty(args: argparse.Namespace) -> int:
 
 
 def add_register_command(subparsers: argparse._SubParsersAction) -> None:
-    from mrilearn.apps.sr.registration import Limits
+    from mrilearn.apps.sr.registration_limits import Limits
 
     p = subparsers.add_parser(
         "register", help="rigidly align a separately acquired LR scan to its HR scan"
@@ -190,6 +195,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     from mrilearn.errors import DataError
     from mrilearn.io import read_volume, write_nifti
     from mrilearn.io.nifti import is_nifti_path
+    from mrilearn.io.outputs import check_outputs
 
     if not is_nifti_path(args.out):
         raise DataError(f"{args.out}: name a NIfTI output (.nii.gz) for the registered LR")

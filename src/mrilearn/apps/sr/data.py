@@ -9,7 +9,9 @@ Splits are subject-wise (``split``). A single volume, such as the embedded MNI15
 template, can instead be cut into slabs along ``region_axis`` (``regions``: the
 fractions of its foreground extent for train/val/eval/test, separated by
 ``region_gap`` voxels): training patches lie entirely inside the training slab, so
-the network never sees the HR voxels it is evaluated on.
+the network never sees the HR voxels it is evaluated on. A source of several subjects is
+split by subject whatever ``regions`` says (one info line), so a config made for the
+MNI152 template trains on a folder as it is.
 
 Subjects carry the manifest's ``domain`` tag; batches carry ``domain``, the index of each
 sample's tag in ``domains`` (default: the sorted tags of all subjects). With
@@ -30,7 +32,8 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 
-from mrilearn.apps.sr.registration import Limits, PairAligner, pairs_without_failures
+from mrilearn.apps.sr.registration import PairAligner, pairs_without_failures
+from mrilearn.apps.sr.registration_limits import Limits
 from mrilearn.constraints import (
     NonNegativeFloat,
     NonNegativeInt,
@@ -160,19 +163,16 @@ class SRVolumes:
 
     def _load_all(self) -> dict[str, list[SRPair]]:
         subjects = self.subjects()
-        if self.regions is not None:
-            if len(subjects) != 1:
-                raise DataError(
-                    "data.regions splits ONE volume into slabs; this source has "
-                    f"{len(subjects)} subjects: remove data.regions to split by subject"
-                )
+        if self.regions is not None and len(subjects) > 1:
+            log.info("data.regions cuts one volume into slabs; %s holds %d subjects: split by "
+                     "subject (data.split) instead", self.source, len(subjects))  # fmt: skip
+        elif self.regions is not None:
             pair = self.make_pair(subjects[0])
             return {
                 name: [SRPair(**{**pair.__dict__, "region": reg})] if reg else []
                 for name, reg in zip(SPLITS, self._slabs(pair.hr))
             }
         by_split = split_subjects(subjects, self.split_ratios, self.split_seed)
-        log.info("split %d subjects: %s", len(subjects), {k: len(v) for k, v in by_split.items()})
         return {n: pairs_without_failures(self.make_pair, s) for n, s in by_split.items()}
 
     def _slabs(self, hr: np.ndarray) -> list[Region | None]:

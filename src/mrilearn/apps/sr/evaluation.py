@@ -21,6 +21,7 @@ from mrilearn.io.atomic import write_text_atomic
 from mrilearn.metrics.image import slicewise_metrics
 from mrilearn.metrics.perceptual import PerceptualScorer
 from mrilearn.metrics.statistics import summarize
+from mrilearn.progress import progress_bar
 from mrilearn.report import figures
 from mrilearn.report.evaluation import (
     Roles,
@@ -85,7 +86,7 @@ def evaluate_sr(
     thr = settings.mask_threshold
     scores = Scores()
     fig_dir = out_dir / "figures"
-    for i, pair in enumerate(pairs):
+    for i, pair in enumerate(progress_bar(pairs, desc="subjects", unit="subject")):
         outputs, seconds = method_outputs(pair, data, settings.baselines, network, predict)
         hr = pair.hr[pair.region]
         mask = hr > thr * hr.max() if thr is not None else None

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from mrilearn.apps.sr.registration_limits import Limits
 from mrilearn.data.manifest import subject_id
 from mrilearn.errors import DataError, optional_module
 from mrilearn.io.atomic import atomic_write, write_json_atomic
@@ -40,15 +41,6 @@ RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 REGISTRATION_FILE = "registration.json"  # in a run directory: every pair's registration
 MIN_LEVEL_VOXELS = 12  # a pyramid level keeps at least this many voxels along every axis
 MAX_SAMPLES = 100_000  # voxels the metric samples per level (25 % of smaller volumes)
-
-
-@dataclass(frozen=True)
-class Limits:
-    """When a registration counts as failed."""
-
-    max_metric: float = -0.2  # Mattes mutual information of the result (lower is better)
-    max_shift_mm: float = 20.0  # displacement of the HR centre
-    max_rotation_deg: float = 15.0  # total rotation angle
 
 
 @dataclass

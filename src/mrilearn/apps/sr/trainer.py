@@ -13,7 +13,9 @@ import torch
 
 from mrilearn import components
 from mrilearn.apps.sr.data import SRPair, SRVolumes
+from mrilearn.apps.sr.degrade import KspaceTruncation
 from mrilearn.apps.sr.evaluation import evaluate_sr
+from mrilearn.apps.sr.reduced import reduced_hint, reduced_input
 from mrilearn.apps.sr.registration import REGISTRATION_FILE
 from mrilearn.engine.device import to_host
 from mrilearn.engine.supervised import SupervisedTrainer
@@ -106,8 +108,31 @@ class SRTrainer(SupervisedTrainer):
         with torch.inference_mode(), self.amp.autocast():
             return self.inferer(net, x, self.device)[0, 0].numpy()
 
+    def measured_voxel_size(self) -> tuple[float, ...] | None:
+        """The median voxel size of the training subjects, per array axis (mm)."""
+        spacings = [p.volume.spacing for p in self.sr_data.pairs("train")]
+        return tuple(float(s) for s in np.median(spacings, axis=0)) if spacings else None
+
+    def prepare_input(
+        self, volume: Volume, where: str, reduced: bool = False,
+        target_shape: Sequence[int] | None = None,
+    ) -> Volume:  # fmt: skip
+        """The LR scan on the model's grid: as it is, or (``reduced``, ``target_shape``) an
+        acquisition on its reduced matrix zero-filled onto the HR matrix
+        (:mod:`mrilearn.apps.sr.reduced`); warns when the voxel size is unlike training's."""
+        degradation = self.sr_data.degradation
+        factors = degradation.axis_factors if isinstance(degradation, KspaceTruncation) else None
+        if reduced or target_shape is not None:
+            volume = reduced_input(volume, where, factors, self.voxel_size, target_shape)
+            self.check_voxel_size(volume, where)
+            return volume
+        hint = reduced_hint(volume.spacing, self.voxel_size, factors) if factors else ""
+        self.check_voxel_size(volume, where, hint)
+        return volume
+
     def infer_volume(self, volume: Volume) -> Volume:
-        """Super-resolve an LR scan (already on the HR matrix) in its own geometry."""
+        """Super-resolve an LR scan (on the HR matrix: :meth:`prepare_input`) in its own
+        geometry."""
         if volume.data.ndim != 3:
             raise DataError(f"super-resolution needs a 3-D volume, got shape {volume.data.shape}")
         scale = self.sr_data.scale_of(volume.data)

@@ -45,12 +45,17 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_synthesize(args: argparse.Namespace) -> int:
+    import sys
+
     from mrilearn.apps.synthesis.synthesize import synthesize_paths
 
-    records = synthesize_paths(
+    records, batch = synthesize_paths(
         args.run, args.labels, args.out, args.seed, args.min_foreground, args.checkpoint,
         args.overwrite,
     )  # fmt: skip
+    if batch is not None:
+        print(f"mrilearn: {batch.summary()}", file=sys.stderr)
+        return batch.exit_status
     for r in records:
         skipped = len(r["skipped_slices"])
         note = f" ({skipped} of {r['slices']} slices nearly empty, left as background)"
