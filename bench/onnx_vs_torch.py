@@ -12,12 +12,11 @@ after one warm-up. Prints a Markdown table with seconds, the ratio and the max a
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 from importlib import resources
 from pathlib import Path
 
+import _common
 import numpy as np
 import torch
 import yaml
@@ -27,13 +26,7 @@ from mrilearn.deploy.onnx import INPUT, export_onnx, ort_session
 
 
 def timed(fn, repeats: int) -> tuple[float, np.ndarray]:
-    out = fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+    return _common.timed(fn, repeats, warmup=1)
 
 
 def main() -> None:

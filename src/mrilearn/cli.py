@@ -9,16 +9,22 @@ status 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 from mrilearn import __version__, plugins
-from mrilearn.arguments import add_global_options, add_output_argument
+from mrilearn.arguments import add_global_options, add_output_argument, add_overwrite_argument
 from mrilearn.errors import ConfigError, MrilearnError
 from mrilearn.federated.cli import add_commands as federated_commands
+from mrilearn.node.cli import add_commands as node_commands
 from mrilearn.progress import QUIET_ENV
 from mrilearn.registry import applications
 
@@ -27,13 +33,39 @@ log = logging.getLogger("mrilearn")
 DEMO_CONFIG = "sr/demo_mni152"
 
 
+class Terminated(BaseException):
+    """``kill -TERM`` (or a closed terminal) as an exception, so that temporary files are
+    removed on the way out as for Ctrl-C (training handles SIGTERM itself: it pauses)."""
+
+
+def _terminate(signum: int, _: FrameType | None) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _signals_as_exceptions() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Terminated` inside the block (main thread only; a
+    signal the caller ignores, e.g. SIGHUP under ``nohup``, stays ignored)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = [s for s in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(s) != signal.SIG_IGN]
+    previous = {sig: signal.signal(sig, _terminate) for sig in caught}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parse(parser, argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # the terminal; train.log takes INFO anyway
+        if type(handler) is logging.StreamHandler:
+            handler.setLevel(level)
     logging.getLogger("mrilearn").setLevel(logging.DEBUG if args.debug else logging.INFO)
     if args.quiet:
         os.environ[QUIET_ENV] = "1"
@@ -41,8 +73,21 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    with _signals_as_exceptions():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, with user errors and signals turned into one line and an exit status."""
     try:
-        return int(args.func(args) or 0)
+        from mrilearn.engine.device import device_override
+        from mrilearn.engine.precision import precision_override
+
+        with device_override(args.device), precision_override(args.precision):
+            return int(args.func(args) or 0)
+    except Terminated as sig:
+        print(f"mrilearn: stopped by {signal.Signals(sig.args[0]).name}", file=sys.stderr)
+        return 128 + sig.args[0]
     except MrilearnError as err:
         if args.debug:
             raise
@@ -77,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_commands(sub)
     federated_commands(sub)
+    node_commands(sub)
     for app in applications():
         if app.commands:
             importlib.import_module(app.commands).add_commands(sub)
@@ -99,11 +145,18 @@ def _all_parsers(sub: argparse._SubParsersAction) -> list[argparse.ArgumentParse
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """The framework's own commands: train, evaluate, infer, demo, export, info, configs."""
     t = sub.add_parser("train", help="train from a YAML config")
-    t.add_argument("config", help="YAML experiment config, or a packaged name (sr/demo_mni152)")
+    t.add_argument(
+        "config",
+        help="YAML experiment config, or a packaged name (sr/demo_mni152); with --resume also "
+        "a run directory (or its config.yaml), resumed where it is",
+    )
     t.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.iterations=100")
     t.add_argument("--resume", action="store_true", help="continue from checkpoints/latest.pt")
-    t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
-    t.add_argument("--devices", type=int, default=1, help="data-parallel CPU processes (DDP)")
+    add_overwrite_argument(t, "replace an existing run (only a folder holding an mrilearn run)")
+    t.add_argument(
+        "--devices", type=int, default=1,
+        help="data-parallel processes (DDP): one per GPU on CUDA (NCCL), else CPU processes",
+    )  # fmt: skip
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="evaluate a run's best checkpoint")
@@ -112,14 +165,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--checkpoint", default="best", help="best, latest or a periodic name")
     e.set_defaults(func=cmd_evaluate)
 
-    i = sub.add_parser("infer", help="apply a trained model to a NIfTI file or DICOM folder")
+    i = sub.add_parser(
+        "infer", help="apply a trained model to a NIfTI file, a DICOM series or a folder of them"
+    )
     i.add_argument("--run", required=True, type=Path, help="run directory or exported package")
     i.add_argument("--checkpoint", default="best", help="best, latest or a periodic name")
     i.add_argument(
         "--runtime",
-        choices=["torch", "onnx"],
-        default="torch",
-        help="onnx: run a package's model.onnx with onnxruntime",
+        choices=["auto", "eager", "compile", "onnx", "torch"],
+        default="auto",
+        help="eager (or torch) PyTorch, compile: torch.compile, onnx: a package's model.onnx "
+        "with onnxruntime; auto (default): onnx on the CPU where the package has it, else eager",
     )
     i.add_argument(
         "--samples",
@@ -127,17 +183,36 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=0,
         help="N > 0: mean of N MC-dropout passes plus uncertainty maps (NIfTI, PNG) beside it",
     )
-    i.add_argument("-i", "--input", type=Path, help="NIfTI file or DICOM series folder")
-    add_output_argument(i, "output .nii/.nii.gz, or a folder for DICOM", required=False)
+    i.add_argument(
+        "-i", "--input", type=Path,
+        help="NIfTI file, DICOM series folder, or a folder of NIfTI files and DICOM series "
+        "sub-folders",
+    )  # fmt: skip
+    add_output_argument(
+        i, "output .nii/.nii.gz, a folder for a derived DICOM series, or (segmentation of a "
+        "DICOM series) a .dcm file for a DICOM Segmentation; for a folder of scans, the folder "
+        "that receives one output per scan under the same name", required=False,
+    )  # fmt: skip
     i.add_argument("input_path", nargs="?", type=Path, help="the input, given without -i")
     i.add_argument("output_path", nargs="?", type=Path, help="the output, given without -o")
+    i.add_argument("--series-uid", metavar="UID", help="the series of a folder holding several")
     i.add_argument("--attention", metavar="X,Y,Z", help="also write this voxel's attention map")
+    i.add_argument(
+        "--reduced", action="store_true",
+        help="super-resolution: the scan is on its own reduced matrix; zero-fill its k-space "
+        "onto the model's grid with the run's truncation factors",
+    )  # fmt: skip
+    i.add_argument(
+        "--target-shape", type=int, nargs=3, metavar=("X", "Y", "Z"),
+        help="like --reduced, onto this matrix (an odd HR matrix, or a run without factors)",
+    )  # fmt: skip
     i.set_defaults(func=cmd_infer)
 
     d = sub.add_parser("demo", help="train and evaluate on the embedded MNI152 data")
     add_output_argument(
-        d, "where the run goes (default: runs)", required=False, default=Path("runs")
-    )
+        d, "where the run goes (default: runs; an earlier demo run there is replaced)",
+        required=False, default=Path("runs"), overwrite=False,
+    )  # fmt: skip
     d.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.iterations=50")
     d.set_defaults(func=cmd_demo)
 
@@ -145,7 +220,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "export", help="write a self-contained model package (safetensors, config, ONNX)"
     )
     x.add_argument("--run", required=True, type=Path, help="run directory (runs/<experiment>)")
-    add_output_argument(x, "package folder (replaced if present)")
+    add_output_argument(x, "package folder")
     x.add_argument("--checkpoint", default="best", help="best, latest or a periodic name")
     x.add_argument("--onnx", action="store_true", help="also export model.onnx and check parity")
     x.set_defaults(func=cmd_export)
@@ -164,18 +239,30 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 # ---------------------------------------------------------------- commands
 def cmd_train(args: argparse.Namespace) -> int:
     from mrilearn.config import load_config
-    from mrilearn.runs import train_run
+    from mrilearn.runs import CONFIG_FILE, relocated, run_in, train_run
 
     plugins.load()
-    cfg = load_config(args.config, args.overrides)
+    moved = run_in(args.config) if args.resume else None
+    if moved is None and Path(args.config).is_dir():
+        problem = (
+            "holds no run to resume (config.yaml and checkpoints/)"
+            if args.resume
+            else "is a folder; pass a config file (or a run directory with --resume)"
+        )
+        raise ConfigError(f"{args.config}: {problem}")
+    cfg = load_config(moved / CONFIG_FILE if moved else args.config, args.overrides)
+    cfg = relocated(cfg, moved) if moved else cfg
     run_dir = train_run(cfg, resume=args.resume, overwrite=args.overwrite, devices=args.devices)
     print(f"run: {run_dir}\nreport: {run_dir / 'report.html'}")
     return 0 if _finished(run_dir, cfg) else 3
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from mrilearn.io.outputs import check_outputs
     from mrilearn.runs import load_run
 
+    # the evaluation files are the run's own: a new evaluation replaces the previous one
+    check_outputs([args.run / "evaluation.json"], overwrite=True)
     trainer = load_run(args.run, args.checkpoint)
     split = args.split or trainer.cfg.evaluation.split
     result = trainer.evaluate(split, args.run)
@@ -185,32 +272,36 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
-    from mrilearn.deploy.package import dicom_description
-    from mrilearn.io import read_volume, write_volume
+    from mrilearn.deploy.infer import Inference, InferOptions, check_item_outputs, infer_items
+    from mrilearn.io.batch import run_batch
+    from mrilearn.progress import inner_bars
     from mrilearn.runs import load_run
 
     source, target = (
         _one_of(args.input, args.input_path, "-i"),
         _one_of(args.out, args.output_path, "-o"),
     )
-    trainer = load_run(args.run, args.checkpoint, args.runtime)
-    volume = read_volume(source)
-    if args.samples:
-        from mrilearn.inference.uncertainty import infer_with_uncertainty
-
-        out, extra = infer_with_uncertainty(trainer, volume, args.samples, target)
-    else:
-        out, extra = trainer.infer_volume(volume), []
-    written = write_volume(out, target, **dicom_description(trainer, target))
-    print(f"wrote {written}")
-    for path in extra:
-        print(f"wrote {path}")
-    if args.attention:
-        from mrilearn.inference.maps import write_attention_map
-
-        for path in write_attention_map(trainer, volume, args.attention, target):
-            print(f"wrote {path}")
-    return 0
+    items, batch = infer_items(source, target)
+    if batch and args.series_uid:
+        raise ConfigError(f"--series-uid chooses the series of one DICOM folder; {source} is "
+                          "a folder of scans")  # fmt: skip
+    check_item_outputs(items, [source], args.overwrite)
+    runtime = args.runtime
+    if runtime == "auto" and (args.samples or args.attention):  # these need the PyTorch net
+        runtime = "eager"
+    trainer = load_run(args.run, args.checkpoint, runtime)
+    options = InferOptions(
+        args.samples, args.attention, args.series_uid, args.reduced, args.target_shape
+    )
+    infer = Inference(trainer, options, items, [source], args.overwrite)
+    with inner_bars():
+        if not batch:
+            for path in infer(items[0]):
+                print(f"wrote {path}")
+            return 0
+        result = run_batch(items, infer)
+    print(f"mrilearn: {result.summary()}", file=sys.stderr)
+    return result.exit_status
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -230,11 +321,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from mrilearn.deploy.package import export_package, is_package
+    from mrilearn.deploy.package import PACKAGE_FILES, export_package, is_package
+    from mrilearn.io.outputs import Output, check_outputs
     from mrilearn.runs import load_run
 
     if is_package(args.run):
         raise ConfigError(f"{args.run} is already a package; pass a run directory to --run")
+    package = Output.folder(args.out, *PACKAGE_FILES)
+    check_outputs([package], [args.run / "config.yaml", args.run / "checkpoints"], args.overwrite)
     info = export_package(load_run(args.run, args.checkpoint), args.out, args.checkpoint, args.onnx)
     print(f"package: {args.out} ({info['version_stamp']})")
     if info["onnx"]:
@@ -253,6 +347,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     from mrilearn import components
     from mrilearn.engine.device import available_devices
+    from mrilearn.engine.precision import cpu_bf16_summary
     from mrilearn.io.embedded import embedded_datasets
 
     plugins.load()
@@ -267,6 +362,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             print(f"  {pkg:9s} not installed")
     print(f"threads: torch {torch.get_num_threads()}, cpus {os.cpu_count()}")
     print(f"devices: {', '.join(available_devices())}")
+    print(f"cpu bf16: {cpu_bf16_summary()}")
     print("embedded data:")
     for name, where in embedded_datasets().items():
         print(f"  {name}: {where}")
@@ -277,9 +373,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_configs(args: argparse.Namespace) -> int:
-    import shutil
-
-    from mrilearn.config import packaged_config, packaged_configs
+    from mrilearn.config import packaged_config, packaged_configs, with_base_by_name
+    from mrilearn.io.atomic import write_text_atomic
 
     if args.action == "list":
         for name, path in packaged_configs().items():
@@ -297,8 +392,8 @@ def cmd_configs(args: argparse.Namespace) -> int:
         raise ConfigError("configs copy: name the file to write, e.g. my.yaml")
     if args.dest.exists():
         raise ConfigError(f"{args.dest}: exists; choose another name")
-    shutil.copyfile(path, args.dest)
-    print(f"wrote {args.dest} (from {args.name}; its _base_, if any, is found by name)")
+    write_text_atomic(args.dest, with_base_by_name(path))
+    print(f"wrote {args.dest} (from {args.name})")
     return 0
 
 

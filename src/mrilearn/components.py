@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from mrilearn.constraints import Range
 from mrilearn.errors import ConfigError
 from mrilearn.registry import (
     DATASETS,
@@ -23,9 +24,14 @@ from mrilearn.registry import (
     type_name,
 )
 
+# PyTorch's classes cannot carry mrilearn's range hints, so their ranges are given here
+_POSITIVE, _NON_NEGATIVE, _AT_LEAST_ONE = Range(gt=0), Range(ge=0), Range(ge=1)
 OPTIMIZERS: Registry[torch.optim.Optimizer] = Registry("optimizer")
 for _opt in (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.RMSprop):
-    OPTIMIZERS.register(_opt)
+    OPTIMIZERS.register(_opt, ranges={
+        "lr": _POSITIVE, "weight_decay": _NON_NEGATIVE, "momentum": _NON_NEGATIVE,
+        "eps": _NON_NEGATIVE,
+    })  # fmt: skip
 
 SCHEDULERS: Registry[Any] = Registry("scheduler")
 for _sched in (
@@ -34,7 +40,10 @@ for _sched in (
     torch.optim.lr_scheduler.ExponentialLR,
     torch.optim.lr_scheduler.CosineAnnealingLR,
 ):
-    SCHEDULERS.register(_sched)
+    SCHEDULERS.register(_sched, ranges={
+        "step_size": _AT_LEAST_ONE, "gamma": _POSITIVE, "T_max": _AT_LEAST_ONE,
+        "eta_min": _NON_NEGATIVE,
+    })  # fmt: skip
 
 # section → (registry, arguments the framework passes itself)
 SECTIONS: dict[str, tuple[Registry[Any], set[str]]] = {

@@ -20,16 +20,18 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 
 from mrilearn import components
+from mrilearn.constraints import Name, NonNegativeInt, PositiveFloat, PositiveInt, Range
 from mrilearn.errors import ConfigError
-from mrilearn.registry import applications, matches_type, type_name
+from mrilearn.registry import applications, check_value
 
 Spec = dict[str, Any]
 T = TypeVar("T")
@@ -39,18 +41,26 @@ T = TypeVar("T")
 class TrainConfig:
     """Settings of the training loop, counted in iterations."""
 
-    iterations: int = 1000
-    batch_size: int = 2
-    log_every: int = 10
-    val_every: int = 100
-    checkpoint_every: int = 0
+    iterations: PositiveInt = 1000
+    batch_size: PositiveInt = 2
+    log_every: PositiveInt = 10
+    val_every: NonNegativeInt = 100  # 0: never validate
+    checkpoint_every: NonNegativeInt = 0  # 0: no periodic checkpoints
     best_metric: str = "val/loss"
     best_mode: Literal["min", "max"] = "min"
-    grad_clip: float | None = None
-    threads: int | None = None  # CPU threads per training process (default: cores / processes)
+    grad_clip: PositiveFloat | None = None
+    threads: PositiveInt | None = None  # CPU threads per process (default: cores / processes)
     # decay of an exponential moving average of the trained weights (e.g. 0.999); validation,
     # the best checkpoint, figures and inference then use the averaged weights
-    ema: float | None = None
+    ema: Annotated[float, Range(ge=0, lt=1)] | None = None
+    # where and how to compute: auto picks CUDA, else MPS, else the CPU (--device wins)
+    device: str | None = None
+    # auto: bf16 on CUDA GPUs that support it, else fp32 (bf16 on a CPU only when asked for)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    # background data-loading processes; 0: in the training process; default: 0 on the CPU,
+    # up to 4 beside a GPU. The batches are the same for any number.
+    workers: NonNegativeInt | None = None
+    sync_bn: bool = False  # BatchNorm statistics synchronised across DDP processes (CUDA)
 
 
 @dataclass
@@ -67,7 +77,7 @@ class EvaluationConfig:
 class Config:
     """A whole experiment. Component sections are ``{name: X, **kwargs}``."""
 
-    experiment: str
+    experiment: Name  # the run directory's name inside output_dir
     data: Spec
     model: Spec
     loss: Spec = field(default_factory=lambda: {"name": "L1Loss"})
@@ -77,7 +87,7 @@ class Config:
     inference: Spec = field(default_factory=lambda: {"name": "SlidingWindow"})
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
-    seed: int = 0
+    seed: NonNegativeInt = 0
     output_dir: str = "runs"
     description: str = ""
 
@@ -135,6 +145,20 @@ def packaged_configs() -> dict[str, Path]:
     return found
 
 
+def with_base_by_name(path: Path) -> str:
+    """A packaged config's text with a relative ``_base_`` replaced by the base's packaged
+    name, so that a copy elsewhere still finds it."""
+    names = {file: name for name, file in packaged_configs().items()}
+    text = path.read_text()
+    match = re.search(r"^_base_:\s*(\S+)\s*$", text, flags=re.MULTILINE)
+    if match is None:
+        return text
+    base = find_config(match.group(1), path)
+    if base not in names:
+        return text
+    return text[: match.start(1)] + names[base] + text[match.end(1) :]
+
+
 def packaged_config(name: str) -> Path | None:
     """The file of packaged config ``name`` (``sr/demo_mni152`` or ``sr/demo_mni152.yaml``)."""
     return packaged_configs().get(name.removesuffix(".yaml"))
@@ -175,13 +199,30 @@ def merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe YAML where ``1e-3`` is a number: YAML 1.1 wants ``1.0e-3`` and reads ``1e-3`` as
+    a string, which no one writing a learning rate means."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML text as plain data (no objects are ever constructed), ``1e-3`` as a float."""
+    return yaml.load(text, Loader=_Loader)
+
+
 def apply_override(raw: dict[str, Any], item: str) -> None:
     """Apply one ``dotted.key=value`` override; the value is parsed as YAML."""
     if "=" not in item:
         raise ConfigError(f"override {item!r}: expected dotted.key=value, e.g. train.iterations=10")
     key, text = item.split("=", 1)
     try:
-        value = yaml.safe_load(text)
+        value = parse_yaml(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"override {key}: cannot parse value {text!r}: {err}") from None
     parts = key.strip().split(".")
@@ -209,7 +250,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = parse_yaml(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: invalid YAML: {err}".replace("\n", " ")) from None
     if not isinstance(data, dict):
@@ -220,7 +261,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
 def to_dataclass(cls: type, raw: Any, path: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path or 'config'}: expected a mapping, got {raw!r}")
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(raw) - set(fields)
     if unknown:
@@ -245,9 +286,8 @@ def to_dataclass(cls: type, raw: Any, path: str) -> Any:
             if not isinstance(value, dict) or "name" not in value:
                 raise ConfigError(f"{where}: expected a section {{name: ..., <arguments>}}")
             values[name] = dict(value)
-        elif not matches_type(value, hint):
-            raise ConfigError(f"{where}: expected {type_name(hint)}, got {value!r}")
         else:
+            check_value(value, hint, where)
             values[name] = value
     return cls(**values)
 

@@ -1,5 +1,10 @@
 """Errors a user can fix: the CLI prints them as one line, without a traceback."""
 
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
 
 class MrilearnError(Exception):
     """A problem with the user's input (file, config, checkpoint), not a bug.
@@ -18,3 +23,20 @@ class DataError(MrilearnError):
 
 class CheckpointError(MrilearnError):
     """A checkpoint that is missing, corrupt or built for another model."""
+
+
+def optional_module(name: str, purpose: str, extra: str) -> ModuleType:
+    """Import ``name``, an optional dependency; if it is missing, a ConfigError naming the
+    extra that installs it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise ConfigError(
+            f'{purpose} needs {name}: pip install -c constraints.txt -e ".[{extra}]"'
+        ) from None
+
+
+def listed(names: list[str], limit: int = 5) -> str:
+    """``names`` comma-joined for a one-line message; past ``limit`` only counted."""
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"

@@ -19,6 +19,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any, Generic, TypeVar
 
+from mrilearn.constraints import constraints_of
 from mrilearn.errors import ConfigError
 
 T = TypeVar("T")
@@ -30,15 +31,25 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, Callable[..., T]] = {}
+        self._ranges: dict[str, Mapping[str, Any]] = {}
 
-    def register(self, obj: Callable[..., T] | None = None, *, name: str | None = None):
-        """Register ``obj`` under its ``__name__`` (usable as a decorator)."""
+    def register(
+        self,
+        obj: Callable[..., T] | None = None,
+        *,
+        name: str | None = None,
+        ranges: Mapping[str, Any] | None = None,
+    ):
+        """Register ``obj`` under its ``__name__`` (usable as a decorator). ``ranges``:
+        constraints of arguments whose hints cannot carry them (a class of another package),
+        e.g. ``{"lr": Range(gt=0)}``."""
 
         def add(o: Callable[..., T]) -> Callable[..., T]:
             key = name or o.__name__
             if key in self._items and self._items[key] is not o:
                 raise ValueError(f"{self.kind} {key!r} is registered twice")
             self._items[key] = o
+            self._ranges[key] = dict(ranges or {})
             return o
 
         return add if obj is None else add(obj)
@@ -73,8 +84,9 @@ class Registry(Generic[T]):
         kwargs = dict(spec)
         if "name" not in kwargs:
             raise ConfigError(f"{path}: missing 'name' (one of {', '.join(self.names())})")
-        factory = self.get(kwargs.pop("name"), f"{path}.name" if path else "name")
-        check_kwargs(factory, kwargs, path, supplied)
+        name = kwargs.pop("name")
+        factory = self.get(name, f"{path}.name" if path else "name")
+        check_kwargs(factory, kwargs, path, supplied, self._ranges.get(name, {}))
 
 
 def constructor_parameters(
@@ -118,9 +130,12 @@ def check_kwargs(
     kwargs: Mapping[str, Any],
     path: str,
     supplied: set[str] = frozenset(),
+    ranges: Mapping[str, Any] = types.MappingProxyType({}),
 ) -> None:
-    """Reject unknown or missing arguments and values of the wrong type."""
+    """Reject unknown or missing arguments, values of the wrong type or out of range."""
     params, hints, accepts_any = constructor_parameters(factory)
+    for key, constraint in ranges.items():
+        hints[key] = typing.Annotated[hints.get(key, Any), constraint]
     params = {k: p for k, p in params.items() if k not in supplied}
     for key, value in kwargs.items():
         where = f"{path}.{key}" if path else key
@@ -133,8 +148,8 @@ def check_kwargs(
         nested = nested_registry(hints[key])
         if nested is not None and isinstance(value, Mapping):
             nested.check(value, where)
-        elif not matches_type(value, hints[key]):
-            raise ConfigError(f"{where}: expected {type_name(hints[key])}, got {value!r}")
+        else:
+            check_value(value, hints[key], where)
     for key, p in params.items():
         if p.default is inspect.Parameter.empty and key not in kwargs:
             raise ConfigError(f"{path + '.' if path else ''}{key}: required key is missing")
@@ -182,15 +197,55 @@ def matches_type(value: Any, hint: Any) -> bool:
     return True
 
 
+def check_value(value: Any, hint: Any, where: str) -> None:
+    """ConfigError naming ``where`` unless ``value`` has the hint's type and meets its
+    constraints (:mod:`mrilearn.constraints`), e.g. ``train.batch_size: must be ≥ 1, got 0``."""
+    if not matches_type(value, hint):
+        raise ConfigError(f"{where}: expected {type_name(hint)}, got {value!r}")
+    found = constraint_problem(value, hint)
+    if found is not None:
+        raise ConfigError(f"{where}{found[0]}: {found[1]}")
+
+
+def constraint_problem(value: Any, hint: Any) -> tuple[str, str] | None:
+    """(where inside the value, message) of the first constraint ``value`` breaks, if any;
+    ``value`` already matches ``hint``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Annotated:
+        for constraint in constraints_of(hint.__metadata__):
+            message = constraint.problem(value)
+            if message:
+                return "", message
+        return constraint_problem(value, args[0])
+    if origin in (typing.Union, types.UnionType):
+        member = next((a for a in args if matches_type(value, a)), None)
+        return None if member is None else constraint_problem(value, member)
+    if origin in (list, tuple, typing.Sequence) and isinstance(value, (list, tuple)) and args:
+        fixed = origin is tuple and args[-1] is not Ellipsis
+        for i, item in enumerate(value):
+            found = constraint_problem(item, args[i] if fixed else args[0])
+            if found is not None:
+                return f"[{i}]{found[0]}", found[1]
+    return None
+
+
 def type_name(hint: Any) -> str:
     nested = nested_registry(hint)
     if nested is not None:
         optional = type(None) in typing.get_args(hint)
         return f"{{name: <{nested.kind}>, ...}}" + (" | None" if optional else "")
-    if typing.get_origin(hint) is typing.Literal:
-        return " | ".join(repr(a) for a in typing.get_args(hint))
-    if typing.get_origin(hint) is not None:  # list[int], dict[str, Any], X | None
-        return str(hint).replace("typing.", "")
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Annotated:  # constraints show in the error, not in the type
+        return type_name(args[0])
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_name(a) for a in args)
+    if origin is not None:  # list[int], dict[str, Any]
+        inner = ", ".join("..." if a is Ellipsis else type_name(a) for a in args)
+        return f"{getattr(origin, '__name__', str(origin))}[{inner}]"
+    if hint is type(None):
+        return "None"
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 

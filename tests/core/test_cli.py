@@ -151,6 +151,9 @@ def test_packaged_configs_by_name_from_any_folder(tmp_path, monkeypatch, capsys)
     assert "MarginCrop" in capsys.readouterr().out
     assert main(["configs", "copy", "sr/base", "my.yaml"]) == 0
     assert load_config(tmp_path / "my.yaml").experiment == load_config("sr/base").experiment
+    assert main(["configs", "copy", "sr/demo_mni152", "demo.yaml"]) == 0  # has a _base_
+    assert "_base_: sr/base" in (tmp_path / "demo.yaml").read_text()
+    assert load_config(tmp_path / "demo.yaml") == load_config("sr/demo_mni152")
     assert main(["configs", "copy", "sr/base", "my.yaml"]) == 2  # never overwrites
     assert main(["configs", "show", "sr/nope"]) == 2
 
@@ -159,3 +162,15 @@ def test_packaged_configs_by_name_from_any_folder(tmp_path, monkeypatch, capsys)
              "model.blocks=1", "model.units=2", f"output_dir={tmp_path / 'runs'}"]  # fmt: skip
     assert main(["train", "sr/demo_mni152", *small]) == 0
     assert (tmp_path / "runs" / "demo_mni152" / "checkpoints" / "latest.pt").is_file()
+
+
+def test_the_command_line_starts_without_heavy_imports():
+    """``mrilearn --help`` (every command's parser) imports no numerical library: a shell
+    loop over files pays the start-up once per file."""
+    code = (
+        "import sys; from mrilearn.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'numpy', 'scipy', 'monai', 'pydicom', 'nibabel', "
+        "'matplotlib', 'tqdm') if m in sys.modules))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,38 @@ def test_shipped_configs_are_valid():
     assert files
     for f in files:
         load_config(f)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.batch_size=0", "train.batch_size: must be ≥ 1, got 0"),
+        ("train.iterations=-5", "train.iterations: must be ≥ 1, got -5"),
+        ("train.log_every=0", "train.log_every: must be ≥ 1, got 0"),
+        ("train.val_every=-1", "train.val_every: must be ≥ 0, got -1"),
+        ("train.ema=1.5", "train.ema: must be in [0, 1), got 1.5"),
+        ("train.grad_clip=0", "train.grad_clip: must be > 0, got 0"),
+        ("seed=-1", "seed: must be ≥ 0, got -1"),
+        ("optim.lr=-1", "optim.lr: must be > 0, got -1"),
+        ("optim.lr=.nan", "optim.lr: must be > 0, got nan"),
+        ("scheduler.gamma=0", "scheduler.gamma: must be > 0, got 0"),
+        ("inference.margin=-1", "inference.margin: must be ≥ 0, got -1"),
+        ("inference.roi_size=[12,0,12]", "inference.roi_size[1]: must be ≥ 1, got 0"),
+        ("data.patch_size=[8,0,8]", "data.patch_size[1]: must be ≥ 1, got 0"),
+        ("data.val_patches=-2", "data.val_patches: must be ≥ 0, got -2"),
+        ("data.degradation.factors=[0.5,2]", "data.degradation.factors[0]: must be ≥ 1, got 0.5"),
+        ("experiment=a/b", "experiment: must be a plain name"),
+    ],
+)
+def test_settings_out_of_range_name_the_path(config_file, override, message):
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):
+        load_config(config_file(), [override])
+
+
+def test_scientific_notation_is_a_number(config_file, tmp_path: Path):
+    assert load_config(config_file(), ["optim.lr=1e-3"]).optim["lr"] == 0.001
+    assert load_config(config_file(), ["train.grad_clip=5E+2"]).train.grad_clip == 500.0
+    child = tmp_path / "child.yaml"
+    child.write_text(f"_base_: {config_file().name}\noptim: {{lr: 2e-4}}\n")
+    assert load_config(child).optim["lr"] == 2e-4
+    assert load_config(config_file(), ["description=1e-3x"]).description == "1e-3x"

@@ -10,12 +10,22 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mrilearn.errors import DataError
 
+log = logging.getLogger(__name__)
+
 SPLITS = ("train", "val", "eval", "test")
+# what an empty split costs, for the warning
+EMPTY_SPLIT_COST = {
+    "val": "validation and the best checkpoint are skipped",
+    "test": "evaluate has no test subjects (evaluation.split test)",
+}
+SPLIT_NAMES = {"val": "validation", "test": "test"}
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 
@@ -89,7 +99,8 @@ def split_subjects(
 
     Subjects are ordered by a hash of (seed, id), so the split depends only on the
     ids and the seed, never on file-system order. Each non-zero ratio gets at least
-    one subject when there are enough subjects.
+    one subject when there are enough subjects; when there are not, :func:`report_split`
+    warns (every application's data sets split here).
     """
     if len(ratios) != len(SPLITS) or any(r < 0 for r in ratios) or sum(ratios) <= 0:
         raise DataError(f"split ratios {ratios}: need four non-negative numbers for {SPLITS}")
@@ -107,4 +118,24 @@ def split_subjects(
     for name, count in zip(SPLITS, counts):
         out[name] = sorted(order[start : start + count], key=lambda s: s.id)
         start += count
+    report_split(out, ratios)
     return out
+
+
+def report_split(split: dict[str, list[Subject]], ratios: Sequence[float]) -> None:
+    """Log the split's sizes; warn when the validation or test split asked for (a ratio > 0)
+    is empty because there are too few subjects, with a split that would fill it."""
+    n = sum(len(v) for v in split.values())
+    log.info("split %d subjects: %s", n, {k: len(v) for k, v in split.items()})
+    shown = "[" + ", ".join(f"{r:g}" for r in ratios) + "]"
+    fix = (
+        f"add subjects or set data.split=[{n - 2},1,0,1]"
+        if n >= 3
+        else "add subjects: training, validation and test need one each"
+    )
+    for name, cost in EMPTY_SPLIT_COST.items():
+        if not split[name] and ratios[SPLITS.index(name)] > 0:
+            log.warning(
+                "%s split is empty (%d subjects, data.split %s): %s; %s",
+                SPLIT_NAMES[name], n, shown, cost, fix,
+            )  # fmt: skip

@@ -7,6 +7,7 @@ torch 2.13 would add that dependency for no gain on these models.
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
 from pathlib import Path
@@ -60,7 +61,8 @@ def _max_diff(net: nn.Module, session: Any, x: torch.Tensor) -> float:
 def export_onnx(
     net: nn.Module, example_shape: list[int], path: Path, other_shape: list[int] | None = None
 ) -> dict[str, Any]:
-    """Export ``net`` (eval mode) to ``path`` and check parity with PyTorch.
+    """Export ``net`` (eval mode) to ``path`` and check parity with PyTorch on the CPU (where
+    onnxruntime runs).
 
     Tries dynamic batch/spatial axes first and keeps them if the exported model also matches
     PyTorch on ``other_shape``; else exports with the fixed ``example_shape``. Returns the
@@ -69,6 +71,8 @@ def export_onnx(
     """
     import onnxruntime as ort
 
+    if any(p.device.type != "cpu" for p in net.parameters()):  # trained or loaded on a GPU
+        net = copy.deepcopy(net).cpu()
     net = net.eval()
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(example_shape, generator=gen)

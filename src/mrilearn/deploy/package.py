@@ -26,9 +26,10 @@ import yaml
 
 from mrilearn import plugins
 from mrilearn.config import from_dict
+from mrilearn.deploy.runtime import pick_runtime, use_runtime
 from mrilearn.engine.checkpoint import load_state_dict
 from mrilearn.engine.contract import Predictor
-from mrilearn.engine.trainer import trainer_of
+from mrilearn.engine.trainer import inference_trainer
 from mrilearn.errors import CheckpointError, ConfigError
 from mrilearn.io.atomic import atomic_dir
 from mrilearn.io.nifti import is_nifti_path
@@ -39,8 +40,9 @@ PACKAGE_FILE = "package.json"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.yaml"
 ONNX_FILE = "model.onnx"
+PACKAGE_FILES = (PACKAGE_FILE, WEIGHTS_FILE, CONFIG_FILE, ONNX_FILE)  # all a package holds
 FORMAT, FORMAT_VERSION = "mrilearn-package", 1
-Runtime = Literal["torch", "onnx"]
+Runtime = Literal["auto", "eager", "torch", "compile", "onnx"]
 
 
 def is_package(folder: Path) -> bool:
@@ -70,7 +72,7 @@ def export_package(
             f"--onnx: no input conventions known for trainer {type(trainer).__name__}"
         )
     weights = {
-        f"{name}.{key}": t.detach().clone().contiguous()
+        f"{name}.{key}": t.detach().cpu().clone().contiguous()
         for name, net in trainer.nets.items()
         for key, t in net.state_dict().items()
     }
@@ -146,7 +148,8 @@ def read_package_info(folder: Path) -> dict[str, Any]:
 def load_package(folder: Path, runtime: Runtime = "torch") -> Predictor:
     """Rebuild the trainer of a package for inference, its nets in eval mode.
 
-    ``runtime="onnx"`` makes ``infer_volume`` run ``model.onnx`` with onnxruntime. The
+    ``runtime="onnx"`` makes ``infer_volume`` run ``model.onnx`` with onnxruntime (``auto``
+    does on the CPU where the package has one; see :mod:`mrilearn.deploy.runtime`). The
     trainer gets ``package_info`` (package.json) for the model description of outputs.
     """
     from safetensors import SafetensorError
@@ -156,7 +159,7 @@ def load_package(folder: Path, runtime: Runtime = "torch") -> Predictor:
     folder = Path(folder)
     info = read_package_info(folder)
     cfg = from_dict(yaml.safe_load((folder / CONFIG_FILE).read_text()))
-    trainer = trainer_of(cfg, folder)
+    trainer = inference_trainer(cfg, folder)
     try:
         flat = load_file(str(folder / WEIGHTS_FILE))
     except (SafetensorError, OSError) as err:
@@ -168,6 +171,9 @@ def load_package(folder: Path, runtime: Runtime = "torch") -> Predictor:
         net.eval()
     trainer.iteration = int(info.get("iteration", 0))
     trainer.package_info = info
+    voxel_size = info.get("io", {}).get("voxel_size_mm")  # older packages have none
+    trainer.voxel_size = None if voxel_size is None else tuple(float(v) for v in voxel_size)
+    runtime = pick_runtime(runtime, trainer.device, bool(info.get("onnx")), trainer.amp.name)
     if runtime == "onnx":
         from mrilearn.deploy.onnx import OnnxNet
 
@@ -181,18 +187,26 @@ def load_package(folder: Path, runtime: Runtime = "torch") -> Predictor:
             info["io"].get("net_attributes", {}),
         )
         trainer.use_inference_net(net)
+    use_runtime(trainer, runtime)
     return trainer
+
+
+def version_stamp(trainer: Predictor) -> str:
+    """The model's version: a package's stamp ``<experiment>-it<iteration>-<sha8>``, or
+    ``<experiment>-it<iteration>`` for a run directory."""
+    info = trainer.package_info
+    if info is not None:
+        return str(info["version_stamp"])
+    return f"{trainer.cfg.experiment}-it{trainer.iteration}"
 
 
 def model_description(trainer: Predictor) -> tuple[str, str]:
     """(SeriesDescription ≤ 64 characters, ImageComments) for a derived DICOM series."""
-    info = trainer.package_info
+    info, stamp = trainer.package_info, version_stamp(trainer)
     model = trainer.cfg.model["name"]
     if info is not None:
-        stamp, sha = info["version_stamp"], info["weights_sha256"]
-        comments = f"mrilearn {model}, package {stamp}, weights sha256 {sha}"
+        comments = f"mrilearn {model}, package {stamp}, weights sha256 {info['weights_sha256']}"
     else:
-        stamp = f"{trainer.cfg.experiment}-it{trainer.iteration}"
         comments = f"mrilearn {model}, run {trainer.run_dir} iteration {trainer.iteration}"
     return f"mrilearn {model} {stamp}"[:64], comments
 

@@ -31,7 +31,8 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint safely; errors say which file and why."""
+    """Read a checkpoint safely; errors say which file and why (and, for a damaged one, which
+    periodic checkpoint beside it is intact)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found (train first, or check --run)")
@@ -39,7 +40,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # corrupt, truncated, or holding code objects
         msg = str(err).splitlines()[0][:200]
-        raise CheckpointError(f"{path}: cannot read checkpoint safely ({msg})") from None
+        raise CheckpointError(
+            f"{path}: cannot read checkpoint safely ({msg}){_intact_alternative(path)}"
+        ) from None
     missing = [k for k in REQUIRED if not isinstance(state, dict) or k not in state]
     if missing:
         raise CheckpointError(f"{path}: not an mrilearn checkpoint (missing {', '.join(missing)})")
@@ -49,6 +52,31 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             "retrain or use the mrilearn version that wrote it"
         )
     return state
+
+
+def _intact_alternative(damaged: Path) -> str:
+    """A hint naming the newest periodic checkpoint beside ``damaged`` that loads, if any."""
+    for other in sorted(damaged.parent.glob("iter_*.pt"), reverse=True):
+        if other.name == damaged.name:
+            continue
+        try:
+            torch.load(other, map_location="cpu", weights_only=True)
+        except Exception:
+            continue
+        return (
+            f"; {other.name} is intact: use --checkpoint {other.stem} (to resume from it, "
+            f"copy it over {damaged.name})"
+        )
+    return ""
+
+
+def check_world_size(state: dict[str, Any], world_size: int, where: str) -> None:
+    """Resuming needs the process count the checkpoint was written with (its random streams)."""
+    if state["world_size"] != world_size:
+        raise CheckpointError(
+            f"{where}: written with {state['world_size']} process(es); resume with "
+            f"--devices {state['world_size']} to continue the same random streams"
+        )
 
 
 def load_state_dict(module: torch.nn.Module, state: dict[str, torch.Tensor], where: str) -> None:

@@ -4,8 +4,9 @@ A data set is anything that serves training batches, fixed validation batches an
 its splits (:class:`TrainingData`). A trained run is used by inference, deployment, MC-dropout
 uncertainty and federated training only through :class:`Predictor`, which every
 :class:`~mrilearn.engine.trainer.Trainer` implements; an application overrides the methods it
-has something to say in (``infer_volume``, ``class_probabilities``, ``attention_map``,
-``io_conventions``, ``evaluate``), and the framework never asks which application a trainer belongs to.
+has something to say in (``prepare_input``, ``infer_volume``, ``class_probabilities``,
+``label_table``, ``attention_map``, ``io_conventions``, ``evaluate``), and the framework never
+asks which application a trainer belongs to.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from mrilearn.config import Config
-from mrilearn.io.volume import Volume
+from mrilearn.io.volume import Label, Volume
 
 Batch = dict[str, torch.Tensor]
 
@@ -51,9 +52,11 @@ class Predictor(Protocol):
 
     cfg: Config
     nets: dict[str, nn.Module]
+    device: torch.device  # where the nets are and batches of patches or slabs run
     iteration: int
     run_dir: Path
     package_info: dict[str, Any] | None
+    voxel_size: tuple[float, ...] | None  # of the training data (mm), if it matters
 
     def inference_net(self) -> nn.Module:
         """The network ``infer_volume`` runs."""
@@ -62,11 +65,23 @@ class Predictor(Protocol):
         """Run ``net`` (an ONNX session, an MC-dropout wrapper) in place of the trained
         network; ``None`` restores the trained one."""
 
+    def prepare_input(
+        self, volume: Volume, where: str, reduced: bool = False,
+        target_shape: Sequence[int] | None = None,
+    ) -> Volume:  # fmt: skip
+        """A scan as :meth:`infer_volume` takes it; warns (naming ``where``) when it is unlike
+        the training data. ``reduced``/``target_shape``: the scan is an acquisition on its own
+        smaller matrix, to be brought onto the model's grid (super-resolution)."""
+
     def infer_volume(self, volume: Volume) -> Volume:
         """The prediction for one scan, in the scan's geometry."""
 
     def class_probabilities(self, volume: Volume) -> ClassProbabilities | None:
         """Class probabilities for a classifier (segmentation); ``None`` for regression."""
+
+    def label_table(self) -> Sequence[Label] | None:
+        """The labels of a prediction that is a label map (segmentation: names, values,
+        colours, e.g. for DICOM-SEG); ``None`` when the prediction is an image."""
 
     def attention_map(self, volume: Volume, voxel: Sequence[int]) -> Volume:
         """Where the network looked to produce ``voxel`` (a map on the input's grid)."""

@@ -1,10 +1,11 @@
-"""Data-parallel training on PyTorch DDP (gloo on CPU).
+"""Data-parallel training on PyTorch DDP: NCCL between GPUs, gloo on the CPU.
 
 Semantics: each of the N processes draws its own batch of ``train.batch_size``
 samples from its own random stream (seed, rank) and DDP averages the gradients, so
 one iteration equals a single-process step on the N batches concatenated (for
 losses averaged over the batch and networks without batch-coupled layers; BatchNorm
-statistics stay per process). Checkpoints, logs and reports are written by rank 0.
+statistics stay per process unless ``train.sync_bn``). Checkpoints, logs and reports are
+written by rank 0. On CUDA each process takes the GPU of its local rank.
 
 Single machine: ``mrilearn train CONFIG --devices 2`` spawns the processes itself.
 Several machines: start one process per device with ``torchrun`` (which sets
@@ -31,6 +32,8 @@ class DistInfo:
 
     rank: int = 0
     world_size: int = 1
+    local_rank: int = 0  # the process's index on its machine (its GPU)
+    local_size: int = 1  # processes on this machine
 
     @property
     def is_main(self) -> bool:
@@ -41,23 +44,39 @@ class DistInfo:
         return self.world_size > 1
 
 
-def launch(fn: Callable[..., Any], devices: int, *args: Any) -> None:
-    """Run ``fn(dist_info, *args)`` on ``devices`` local processes (or under torchrun)."""
+def launch(fn: Callable[..., Any], devices: int, *args: Any, cuda: bool = False) -> None:
+    """Run ``fn(dist_info, *args)`` on ``devices`` local processes (or under torchrun);
+    ``cuda``: the processes train on GPUs (NCCL for tensors, gloo for Python objects)."""
     if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
-        _run(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), fn, args)
+        world = int(os.environ["WORLD_SIZE"])
+        local = (int(os.environ.get("LOCAL_RANK", 0)), int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
+        _run(int(os.environ["RANK"]), world, fn, args, cuda, local)
     elif devices <= 1:
         fn(DistInfo(), *args)
     else:
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
         os.environ.setdefault("MASTER_PORT", str(_free_port()))
-        mp.start_processes(_run, args=(devices, fn, args), nprocs=devices, start_method="spawn")
+        mp.start_processes(
+            _run, args=(devices, fn, args, cuda), nprocs=devices, start_method="spawn"
+        )
 
 
-def _run(rank: int, world_size: int, fn: Callable[..., Any], args: tuple) -> None:
-    threads = max(1, (os.cpu_count() or 1) // world_size)
+def _run(
+    rank: int,
+    world_size: int,
+    fn: Callable[..., Any],
+    args: tuple,
+    cuda: bool = False,
+    local: tuple[int, int] | None = None,
+) -> None:
+    local_rank, local_size = local or (rank, world_size)
+    threads = max(1, (os.cpu_count() or 1) // local_size)
     torch.set_num_threads(threads)
-    dist.init_process_group("gloo", init_method="env://", rank=rank, world_size=world_size)
-    fn(DistInfo(rank, world_size), *args)
+    backend = "cpu:gloo,cuda:nccl" if cuda else "gloo"
+    if cuda:
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend, init_method="env://", rank=rank, world_size=world_size)
+    fn(DistInfo(rank, world_size, local_rank, local_size), *args)
     dist.barrier()  # leave together: a rank tearing down gloo while its peer works aborts
     dist.destroy_process_group()
 

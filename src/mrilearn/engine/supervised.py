@@ -19,7 +19,7 @@ class SupervisedTrainer(Trainer):
         return {"loss": loss.item()}
 
     def validate(self) -> dict[str, float]:
-        batches = self.data.val_batches()
+        batches = self.val_batches()
         if not batches:
             return {}
         net = self.nets["G"]

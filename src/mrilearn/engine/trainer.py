@@ -3,8 +3,14 @@
 A trainer subclass overrides ``train_step(batch) -> dict`` (and ``validate``,
 ``save_figures`` and the inference side of :class:`~mrilearn.engine.contract.Predictor`
 where it has something to add). Nets and optimisers are dicts keyed by role (``G``, ``D``,
-``F``), so GAN trainers use the same loop. Checkpoints hold nets, optimisers, schedulers, random streams, the
-iteration, the best value, the config and the trainer name.
+``F``), so GAN trainers use the same loop. Checkpoints hold nets, optimisers, schedulers, the
+loss scaler, every process's random state, the iteration, the best value, the config and the
+trainer name; the training batches are a function of (seed, rank, iteration)
+(:mod:`mrilearn.engine.loader`), so the iteration is all a resumed run needs of them.
+
+The nets live on ``train.device`` (``--device`` wins); forward passes and losses run under
+``train.precision``'s autocast (:mod:`mrilearn.engine.precision`). Inference keeps volumes
+and merged results in host memory and sends batches of patches or slabs to the device.
 
 With ``train.ema`` every trained net also keeps an exponential moving average of its
 parameters (:class:`torch.optim.swa_utils.AveragedModel`); validation, the choice of the
@@ -16,13 +22,15 @@ the nets' own buffers (normalisation statistics, stored scales) are used with ei
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import math
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -33,25 +41,38 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from mrilearn import components
 from mrilearn.config import Config
-from mrilearn.engine.checkpoint import load_checkpoint, load_state_dict, save_checkpoint
-from mrilearn.engine.contract import ClassProbabilities, TrainingData
+from mrilearn.engine.checkpoint import (
+    check_world_size,
+    load_checkpoint,
+    load_state_dict,
+    save_checkpoint,
+)
+from mrilearn.engine.contract import Batch, ClassProbabilities, TrainingData
+from mrilearn.engine.device import process_device, requested_device, resolve_device, to_device
 from mrilearn.engine.distributed import DistInfo, all_reduce_flag, gather_objects
+from mrilearn.engine.loader import batch_stream, default_workers
 from mrilearn.engine.logger import RunLogger
+from mrilearn.engine.precision import MixedPrecision, resolve_precision
 from mrilearn.errors import CheckpointError, ConfigError, MrilearnError
-from mrilearn.io.volume import Volume
+from mrilearn.io.volume import Label, Volume, fmt_spacing, spacing_matches
 from mrilearn.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
+_INFERENCE_ONLY = ContextVar("mrilearn_inference_only", default=False)  # see inference_trainer
+DIVERGED_HINT = (
+    "the checkpoints written before are kept; lower optim.lr, set train.grad_clip or check the "
+    "data for extreme values"
+)
 
 
 class Trainer:
     """Owns the nets, optimisers and loop of one run.
 
-    ``train.batch_size`` samples are drawn per process per iteration from a random
-    stream seeded by (seed, rank); its state is checkpointed so a resumed run draws
-    exactly the batches an uninterrupted run would have drawn.
+    ``train.batch_size`` samples are drawn per process per iteration with a generator
+    seeded by (seed, rank, iteration), in the process or in ``train.workers`` background
+    processes: a resumed run draws exactly the batches an uninterrupted run would have drawn.
     """
 
     def __init__(self, cfg: Config, run_dir: Path, dist: DistInfo = DistInfo()) -> None:
@@ -62,22 +83,35 @@ class Trainer:
         self.best_value: float | None = None
         self.stop_requested = False
         self.package_info: dict[str, Any] | None = None  # set when loaded from a package
+        # the voxel size (mm) of the training data: measured when training starts, kept in
+        # checkpoints and packages, compared with every input at inference
+        self.voxel_size: tuple[float, ...] | None = None
         self._replacement: nn.Module | None = None
+        self._stream: Generator[Batch, None, None] | None = None
+        self._stream_at = -1  # the iteration whose batch the stream yields next
+        self._val: list[Batch] | None = None
+        self.data_wait = 0.0  # seconds this fit has waited for training batches
         torch.manual_seed(cfg.seed)
-        self.generator = data_generator(cfg.seed, dist.rank)
-        self.nets = self.build_nets()
+        tc = cfg.train
+        self.device = process_device(tc.device, dist.local_rank, dist.local_size)
+        self.amp = MixedPrecision(resolve_precision(tc.precision, self.device), self.device)
+        self.nets = {k: self._placed(net) for k, net in self.build_nets().items()}
+        trains = not _INFERENCE_ONLY.get()  # inference needs no optimisers (nor their import)
         self.optims = {
             k: components.build("optim", cfg.optim, params=net.parameters())
             for k, net in self.nets.items()
-            if any(p.requires_grad for p in net.parameters())
+            if trains and any(p.requires_grad for p in net.parameters())
         }
         self.scheds = {
             k: components.build("scheduler", cfg.scheduler, optimizer=opt)
             for k, opt in self.optims.items()
             if cfg.scheduler is not None
         }
+        ids = [self.device.index] if self.device.type == "cuda" else None
         self.train_nets = {
-            k: DistributedDataParallel(net) if dist.enabled and k in self.optims else net
+            k: DistributedDataParallel(net, device_ids=ids)
+            if dist.enabled and k in self.optims
+            else net
             for k, net in self.nets.items()
         }
         decay = cfg.train.ema
@@ -85,6 +119,14 @@ class Trainer:
             k: AveragedModel(self.nets[k], multi_avg_fn=get_ema_multi_avg_fn(decay))
             for k in (self.optims if decay else ())
         }
+
+    def _placed(self, net: nn.Module) -> nn.Module:
+        """``net`` on the device; with ``train.sync_bn`` in DDP, its BatchNorm synchronised."""
+        if self.cfg.train.sync_bn and self.dist.enabled:
+            if self.device.type != "cuda":
+                raise ConfigError("train.sync_bn needs CUDA devices (SyncBatchNorm runs on GPUs)")
+            net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        return net.to(self.device)
 
     # ----------------------------------------------------------------- hooks
     @functools.cached_property
@@ -104,6 +146,12 @@ class Trainer:
 
     def validate(self) -> dict[str, float]:
         return {}
+
+    def val_batches(self) -> list[Batch]:
+        """The data set's fixed validation batches, on the device (moved once)."""
+        if self._val is None:
+            self._val = [to_device(b, self.device) for b in self.data.val_batches()]
+        return self._val
 
     def save_figures(self, fig_dir: Path) -> None:
         """Write the figures of the report (called by rank 0 after training)."""
@@ -125,7 +173,42 @@ class Trainer:
     def infer_volume(self, volume: Volume) -> Volume:
         raise MrilearnError(f"trainer {type(self).__name__} does not infer volumes")
 
+    def prepare_input(
+        self, volume: Volume, where: str, reduced: bool = False,
+        target_shape: Sequence[int] | None = None,
+    ) -> Volume:  # fmt: skip
+        """The scan as :meth:`infer_volume` takes it, with a warning when its voxel size is
+        unlike the training data's. Reduced-matrix inputs are for applications that know how
+        to bring them onto the model's grid (super-resolution)."""
+        if reduced or target_shape is not None:
+            raise ConfigError(
+                f"--reduced/--target-shape: trainer {type(self).__name__} takes no "
+                "reduced-matrix inputs (super-resolution runs do)"
+            )
+        self.check_voxel_size(volume, where)
+        return volume
+
+    def measured_voxel_size(self) -> tuple[float, ...] | None:
+        """The voxel size (mm) of the training data, per array axis; None where it does not
+        matter (an application that resamples every input onto its own grid)."""
+        return None
+
+    def check_voxel_size(self, volume: Volume, where: str, hint: str = "") -> None:
+        """Warn when ``volume``'s voxel size differs from the training voxel size by more than
+        10 % along an axis (``hint``: what else to say)."""
+        trained = self.voxel_size
+        if trained is None or spacing_matches(volume.spacing, trained):
+            return
+        log.warning(
+            "%s: voxel size %s mm differs from the %s mm the model was trained at by more "
+            "than 10 %%; the result may be poor: resample the scan to the training voxel "
+            "size%s", where, fmt_spacing(volume.spacing), fmt_spacing(trained), hint,
+        )  # fmt: skip
+
     def class_probabilities(self, volume: Volume) -> ClassProbabilities | None:
+        return None
+
+    def label_table(self) -> Sequence[Label] | None:
         return None
 
     def attention_map(self, volume: Volume, voxel: Sequence[int]) -> Volume:
@@ -137,6 +220,7 @@ class Trainer:
             "model": self.cfg.model["name"],
             "inferer": self.cfg.inference,
             "task": "other",
+            "voxel_size_mm": None if self.voxel_size is None else list(self.voxel_size),
         }
 
     def evaluate(self, split: str, out_dir: Path) -> dict[str, Any]:
@@ -147,22 +231,19 @@ class Trainer:
         """Backward, clip, step for the optimiser of net ``key``."""
         if not torch.isfinite(loss):
             raise MrilearnError(
-                f"loss became {loss.item()} at iteration {self.iteration + 1}; "
-                "lower optim.lr or check the data for extreme values"
+                f"training diverged: loss became {loss.item()} at iteration "
+                f"{self.iteration + 1}; {DIVERGED_HINT}"
             )
         opt = self.optims[key]
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.cfg.train.grad_clip:
-            nn.utils.clip_grad_norm_(self.nets[key].parameters(), self.cfg.train.grad_clip)
-        opt.step()
+        self.amp.backward(loss)
+        self.amp.step(opt, self.nets[key].parameters(), self.cfg.train.grad_clip)
 
     @property
     def checkpoint_dir(self) -> Path:
         return self.run_dir / CHECKPOINTS
 
     def state_dict(self) -> dict[str, Any]:
-        data_states = gather_objects(self.generator.get_state(), self.dist)
         return {
             "trainer": type(self).__name__,
             "iteration": self.iteration,
@@ -171,9 +252,11 @@ class Trainer:
             "optims": {k: opt.state_dict() for k, opt in self.optims.items()},
             "scheds": {k: s.state_dict() for k, s in self.scheds.items()},
             "averages": {k: a.state_dict() for k, a in self.averages.items()},
-            "rng": {"torch": torch.get_rng_state(), "data": data_states},
+            "scaler": self.amp.state_dict(),
+            "rng": {"ranks": gather_objects(self._random_state(), self.dist)},
             "best": self.best_value,
             "world_size": self.dist.world_size,
+            "voxel_size": None if self.voxel_size is None else list(self.voxel_size),
         }
 
     def load_state(self, state: dict[str, Any], where: str, weights_only: bool = False) -> None:
@@ -187,6 +270,8 @@ class Trainer:
                 raise CheckpointError(f"{where}: has no weights for net {k!r}")
             weights = inference_weights(state, k, net) if weights_only else state["nets"][k]
             load_state_dict(net, weights, f"{where} [{k}]")
+        voxel_size = state.get("voxel_size")  # older checkpoints have none
+        self.voxel_size = None if voxel_size is None else tuple(float(v) for v in voxel_size)
         if weights_only:
             return
         averages = state.get("averages", {})
@@ -195,19 +280,29 @@ class Trainer:
                 load_state_dict(average, averages[k], f"{where} [average {k}]")
             else:  # train.ema switched on at resume: the average starts here
                 log.warning("%s: no weight average for %s; it starts at this iteration", where, k)
-        if state["world_size"] != self.dist.world_size:
-            raise CheckpointError(
-                f"{where}: written with {state['world_size']} process(es); resume with "
-                f"--devices {state['world_size']} to continue the same random streams"
-            )
+        check_world_size(state, self.dist.world_size, where)
         for k, opt in self.optims.items():
             opt.load_state_dict(state["optims"][k])
         for k, sched in self.scheds.items():
             sched.load_state_dict(state["scheds"][k])
-        torch.set_rng_state(state["rng"]["torch"])
-        self.generator.set_state(state["rng"]["data"][self.dist.rank])
+        self.amp.load_state_dict(state.get("scaler"))
+        rng = state["rng"]  # older checkpoints: rank 0's "torch" state and data streams
+        self._set_random_state(rng["ranks"][self.dist.rank] if "ranks" in rng else rng)
         self.iteration = int(state["iteration"])
         self.best_value = state["best"]
+
+    def _random_state(self) -> dict[str, torch.Tensor | None]:
+        """This process's global random streams (dropout masks, gradient-penalty mixes)."""
+        cuda = self.device.type == "cuda"
+        return {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state(self.device) if cuda else None,
+        }
+
+    def _set_random_state(self, state: dict[str, torch.Tensor | None]) -> None:
+        torch.set_rng_state(state["torch"])
+        if state.get("cuda") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda"], self.device)
 
     @contextlib.contextmanager
     def averaged_weights(self) -> Iterator[None]:
@@ -223,7 +318,15 @@ class Trainer:
                 _copy_parameters(params, self.nets[k])
 
     def save(self, name: str, state: dict[str, Any] | None = None) -> None:
+        """Write checkpoint ``name``; weights that are no longer finite are never written
+        (every rank checks, so all stop together)."""
         state = state if state is not None else self.state_dict()
+        bad = [k for k, t in _tensors(state, "nets", "averages") if not torch.isfinite(t).all()]
+        if bad:
+            raise MrilearnError(
+                f"training diverged: {bad[0]} is not finite at iteration {self.iteration}, so "
+                f"{name}.pt was not written; {DIVERGED_HINT}"
+            )
         if self.dist.is_main:
             save_checkpoint(state, self.checkpoint_dir / f"{name}.pt")
 
@@ -239,6 +342,8 @@ class Trainer:
             path = self.checkpoint_dir / "latest.pt"
             self.load_state(load_checkpoint(path), str(path))
             log.info("resumed from %s at iteration %d", path, self.iteration)
+        if self.voxel_size is None:
+            self.voxel_size = self.measured_voxel_size()
         logger = RunLogger(self.run_dir, self.dist.is_main, self.iteration if resume else None)
         previous = self._install_signal_handlers()
         bar = progress_bar(
@@ -248,6 +353,7 @@ class Trainer:
             enabled=None if self.dist.is_main else False,
         )
         start, start_iter = time.perf_counter(), self.iteration
+        self.data_wait = 0.0
         try:
             while self.iteration < tc.iterations:
                 stats = self.step()
@@ -259,6 +365,7 @@ class Trainer:
                     return False
             self.save("latest")
         finally:
+            self.close_stream()
             bar.close()
             logger.close()
             self._restore_signal_handlers(previous)
@@ -272,14 +379,38 @@ class Trainer:
         schedulers. Federated sites run their local rounds with it too."""
         for net in self.nets.values():
             net.train()
-        batch = self.data.train_batch(self.cfg.train.batch_size, self.generator)
-        stats = self.train_step(batch)
+        batch = self.next_batch()
+        with self.amp.autocast():
+            stats = self.train_step(batch)
+        self.amp.update()
         for k, average in self.averages.items():
             average.update_parameters(self.nets[k])
         self.iteration += 1
         for sched in self.scheds.values():
             sched.step()
         return stats
+
+    def next_batch(self) -> Batch:
+        """The training batch of the current iteration, on the device."""
+        if self._stream is None or self._stream_at != self.iteration:
+            self.close_stream()  # first use, or the iteration was set (resume, federated)
+            tc = self.cfg.train
+            workers = default_workers(self.device) if tc.workers is None else tc.workers
+            self._stream = batch_stream(
+                self.data, tc.batch_size, self.cfg.seed, self.dist.rank, self.iteration,
+                workers, self.device,
+            )  # fmt: skip
+        t0 = time.perf_counter()
+        batch = next(self._stream)
+        self.data_wait += time.perf_counter() - t0
+        self._stream_at = self.iteration + 1
+        return batch
+
+    def close_stream(self) -> None:
+        """Stop the background data-loading processes (a later step starts new ones)."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
 
     def _after_step(
         self, stats: dict[str, float], logger: RunLogger, bar: Any, t0: float, i0: int
@@ -290,8 +421,10 @@ class Trainer:
             record = {f"train/{k}": v for k, v in stats.items()}
             for k, opt in self.optims.items():
                 record[f"lr/{k}"] = opt.param_groups[0]["lr"]
-            rate = (time.perf_counter() - t0) / max(it - i0, 1)
+            elapsed = time.perf_counter() - t0
+            rate = elapsed / max(it - i0, 1)
             record["time/iteration_s"] = rate
+            record["time/data_wait_fraction"] = self.data_wait / max(elapsed, 1e-9)
             logger.log(it, record)
             bar.set_postfix({k: f"{v:.4g}" for k, v in stats.items()}, refresh=False)
             log.info(
@@ -315,7 +448,7 @@ class Trainer:
         if self.dist.is_main:
             for net in self.nets.values():
                 net.eval()
-            with torch.no_grad(), self.averaged_weights():
+            with torch.no_grad(), self.averaged_weights(), self.amp.autocast():
                 values = self.validate()
             logger.log(self.iteration, values)
             log.info("validation at %d: %s", self.iteration, _fmt(values))
@@ -359,9 +492,22 @@ def trainer_of(cfg: Config, run_dir: Path, dist: DistInfo = DistInfo()) -> Train
     return components.build("trainer", cfg.trainer, cfg=cfg, run_dir=run_dir, dist=dist)
 
 
-def data_generator(seed: int, rank: int) -> torch.Generator:
-    """The random stream that draws process ``rank``'s training batches."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + rank)
+def inference_trainer(cfg: Config, run_dir: Path) -> Trainer:
+    """A trained run's trainer for inference on this computer: on the device asked for here
+    (``--device``, else auto), not the one it trained on, in the run's precision where that
+    has native kernels here and in fp32 elsewhere (``--precision`` overrides). ``cfg`` stays
+    the run's own (packages record it). It has no optimisers or schedulers: building the
+    first optimiser imports ``torch._dynamo``, seconds of start-up that inference never uses."""
+    device = resolve_device(requested_device())
+    precision = resolve_precision(cfg.train.precision, device, inherited=True)
+    train = dataclasses.replace(cfg.train, device=str(device), precision=precision)
+    token = _INFERENCE_ONLY.set(True)
+    try:
+        trainer = trainer_of(dataclasses.replace(cfg, train=train), run_dir)
+    finally:
+        _INFERENCE_ONLY.reset(token)
+    trainer.cfg = cfg
+    return trainer
 
 
 def _fmt(values: dict[str, float]) -> str:
@@ -378,6 +524,15 @@ def inference_weights(state: dict[str, Any], key: str, net: nn.Module) -> dict[s
     if average is not None and int(average["n_averaged"]) > 0:
         weights.update({n: average[f"module.{n}"] for n, _ in net.named_parameters()})
     return weights
+
+
+def _tensors(state: dict[str, Any], *sections: str) -> Iterator[tuple[str, torch.Tensor]]:
+    """(``net.name``, tensor) of every floating-point tensor in the state's ``sections``."""
+    for section in sections:
+        for net, tensors in state.get(section, {}).items():
+            for name, t in tensors.items():
+                if isinstance(t, torch.Tensor) and t.is_floating_point():
+                    yield f"{net}.{name}", t
 
 
 def _copy_parameters(params: list[torch.Tensor], net: nn.Module) -> None:

@@ -24,7 +24,9 @@ from mrilearn.federated.site import (
     training_size,
     validation_loss,
 )
+from mrilearn.federated.tls import connection_error
 from mrilearn.io.atomic import write_json_atomic
+from mrilearn.runs import check_run_target, claim_run
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +55,24 @@ def make_client(trainer: Any) -> Any:
 
 
 def run_client(
-    config: str | Path, site_data: str | Path, address: str, overrides: list[str]
-) -> None:
-    """Connect one site to the server at ``address`` and serve its rounds until it stops."""
+    config: str | Path, site_data: str | Path, address: str, overrides: list[str],
+    root_certificate: bytes | None = None,
+) -> None:  # fmt: skip
+    """Connect one site to the server at ``address`` (over TLS when ``root_certificate``, the
+    PEM of the CA that signed the server's certificate, is given) and serve its rounds until
+    the server ends them."""
+    import grpc
     from flwr.client import start_client
 
     trainer = site_trainer(config, site_data, overrides)
     log.info("site %s: %d training subjects", site_data, training_size(trainer))
-    start_client(server_address=address, client=make_client(trainer), insecure=True)
+    try:
+        start_client(
+            server_address=address, client=make_client(trainer),
+            root_certificates=root_certificate, insecure=root_certificate is None,
+        )  # fmt: skip
+    except grpc.RpcError as err:
+        raise connection_error(address, err, root_certificate is not None) from None
 
 
 def run_server(
@@ -71,8 +83,11 @@ def run_server(
     local_iterations: int,
     eval_data: str | Path | None = None,
     overrides: list[str] = (),
+    certificates: tuple[bytes, bytes, bytes] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """FedAvg over ``clients`` sites for ``rounds`` rounds of ``local_iterations`` local steps.
+    """FedAvg over ``clients`` sites for ``rounds`` rounds of ``local_iterations`` local steps
+    (over TLS with ``certificates``: the PEM CA certificate, server certificate and key).
 
     The initial weights are the config's seeded model. After every round the aggregate is
     saved as ``checkpoints/round_<r>.pt`` (round 0: the initial model) and, with
@@ -86,9 +101,8 @@ def run_server(
     from flwr.server import ServerConfig, start_server
     from flwr.server.strategy import FedAvg
 
-    from mrilearn.io.atomic import write_text_atomic
-
     trainer = site_trainer(config, None, list(overrides))
+    check_run_target(trainer.cfg, overwrite=overwrite)
     # the whole evaluation folder is the validation split
     held_out = [*overrides, "data.split=[0,1,0,0]"]
     evaluator = site_trainer(config, eval_data, held_out) if eval_data else None
@@ -115,11 +129,6 @@ def run_server(
         on_fit_config_fn=lambda r: {"iterations": local_iterations, "round": r},
         initial_parameters=ndarrays_to_parameters(get_weights(trainer)),
     )
-    run_dir = trainer.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run_dir / "config.yaml", trainer.cfg.dump())
-    start_server(server_address=address, config=ServerConfig(num_rounds=rounds), strategy=strategy)
-    trainer.save("latest")
     result = {
         "rounds": rounds,
         "clients": clients,
@@ -127,5 +136,11 @@ def run_server(
         "flwr": flwr.__version__,
         "history": history,
     }
-    write_json_atomic(run_dir / "federated.json", result)
+    with claim_run(trainer.cfg, overwrite=overwrite) as run_dir:
+        start_server(
+            server_address=address, config=ServerConfig(num_rounds=rounds), strategy=strategy,
+            certificates=certificates,
+        )  # fmt: skip
+        trainer.save("latest")
+        write_json_atomic(run_dir / "federated.json", result)
     return result

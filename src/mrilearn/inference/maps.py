@@ -4,26 +4,44 @@ NIfTI volume in the input's geometry and a PNG of its orthogonal slices."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from mrilearn.engine.contract import Predictor
 from mrilearn.errors import ConfigError
 from mrilearn.io import Volume, write_volume
-from mrilearn.report import figures
 
 
-def write_beside(
-    output: Path, name: str, volume: Volume, title: str, point: Sequence[int] | None = None
-) -> list[Path]:
-    """``<output stem>_<name>.nii.gz`` and ``.png`` next to ``output`` (a file or folder)."""
-    stem = output.name.removesuffix(".gz").removesuffix(".nii")
-    base = output.parent / f"{stem}_{name}"
-    nifti = write_volume(volume, base.with_name(base.name + ".nii.gz"))
-    png = figures.orthogonal_slices(volume.data, base.with_name(base.name + ".png"), title, point)
-    return [Path(nifti), png]
+@dataclass
+class Map:
+    """A map written beside an inference output as ``<output stem>_<name>.nii.gz`` and
+    ``.png`` (orthogonal slices through ``point``, or the centre)."""
+
+    name: str
+    volume: Volume
+    title: str
+    point: Sequence[int] | None = None
+
+    def paths(self, output: Path) -> tuple[Path, Path]:
+        """Its NIfTI and PNG paths beside ``output`` (a file or a folder)."""
+        stem = Path(output).name.removesuffix(".gz").removesuffix(".nii")
+        base = Path(output).parent / f"{stem}_{self.name}"
+        return base.with_name(base.name + ".nii.gz"), base.with_name(base.name + ".png")
 
 
-def write_attention_map(trainer: Predictor, volume: Volume, voxel: str, output: Path) -> list[Path]:
+def write_maps(output: Path, maps: Sequence[Map]) -> list[Path]:
+    """Write every map beside ``output``; returns the files written."""
+    from mrilearn.report import figures  # matplotlib: only when there are maps
+
+    written: list[Path] = []
+    for m in maps:
+        nifti, png = m.paths(output)
+        written.append(Path(write_volume(m.volume, nifti)))
+        written.append(figures.orthogonal_slices(m.volume.data, png, m.title, m.point))
+    return written
+
+
+def attention_map(trainer: Predictor, volume: Volume, voxel: str) -> Map:
     """``mrilearn infer --attention X,Y,Z``: where the network looked to produce that voxel."""
     try:
         point = [int(v) for v in voxel.split(",")]
@@ -31,4 +49,4 @@ def write_attention_map(trainer: Predictor, volume: Volume, voxel: str, output: 
         raise ConfigError(f"--attention {voxel!r}: expected three voxel indices X,Y,Z") from None
     amap = trainer.attention_map(volume, point)
     name = f"attention_{'_'.join(map(str, point))}"
-    return write_beside(Path(output), name, amap, f"attention of voxel {point}", point)
+    return Map(name, amap, f"attention of voxel {point}", point)

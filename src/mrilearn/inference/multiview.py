@@ -6,7 +6,8 @@ volume) is predicted slab by slab: N contiguous slices in, class probabilities o
 slab ends at the last slice) and overlapping probabilities are averaged. In-plane sizes are
 padded with the volume minimum to a multiple of the network's down-sampling factor and
 cropped back. Several views are fused by majority vote of their label maps; ties go to the
-tied class with the largest probability summed over the views.
+tied class with the largest probability summed over the views. The volume and the merged
+probabilities stay in host memory; batches of ``batch_size`` slabs run on the device.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mrilearn.constraints import PositiveInt
+from mrilearn.engine.device import to_host
 from mrilearn.errors import ConfigError, DataError
+from mrilearn.progress import inner_enabled, progress_bar
 from mrilearn.registry import INFERERS
 
 log = logging.getLogger(__name__)
@@ -71,8 +75,8 @@ class MultiView:
     def __init__(
         self,
         views: list[str] = ["axial", "coronal", "sagittal"],  # noqa: B006  (YAML default)
-        stride: int | None = None,
-        batch_size: int = 4,
+        stride: PositiveInt | None = None,
+        batch_size: PositiveInt = 4,
     ) -> None:
         unknown = [v for v in views if v not in SLICE_AXIS]
         if not views or unknown or len(set(views)) != len(views):
@@ -95,7 +99,7 @@ class MultiView:
         return starts if starts[-1] == depth - n else [*starts, depth - n]
 
     def predict_view(
-        self, net: nn.Module, image: np.ndarray, view: str
+        self, net: nn.Module, image: np.ndarray, view: str, device: torch.device | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Class map (X, Y, Z, uint8) and class probabilities (C, X, Y, Z) of an (X, Y, Z)
         image from slabs of one view. The class map is taken before the axes are permuted
@@ -112,10 +116,13 @@ class MultiView:
         starts = self.slab_starts(vol.shape[0], n)
         probs = torch.zeros((net.classes, vol.shape[0], *vol.shape[1:]))
         count = torch.zeros(vol.shape[0])
+        batches = range(0, len(starts), self.batch_size)
+        bar = progress_bar(batches, desc=f"{view} slabs", enabled=inner_enabled(False), leave=False)
         with torch.inference_mode():
-            for i in range(0, len(starts), self.batch_size):
+            for i in bar:
                 chunk = starts[i : i + self.batch_size]
-                out = net(torch.stack([vol[s : s + n] for s in chunk])).softmax(1)
+                slabs = torch.stack([vol[s : s + n] for s in chunk])
+                out = to_host(net(slabs.to(device or slabs.device)).float().softmax(1))
                 for s, p in zip(chunk, out):
                     probs[:, s : s + n] += p
                     count[s : s + n] += 1
@@ -124,15 +131,18 @@ class MultiView:
         labels = probs.argmax(0).to(torch.uint8).numpy().transpose(inverse)
         return labels, probs.numpy().transpose(0, *(inverse + 1))
 
-    def __call__(self, net: nn.Module, image: np.ndarray) -> MultiViewResult:
-        """Predict ``image`` (X, Y, Z, z-scored) in every view and fuse."""
+    def __call__(
+        self, net: nn.Module, image: np.ndarray, device: torch.device | None = None
+    ) -> MultiViewResult:
+        """Predict ``image`` (X, Y, Z, z-scored) in every view, slabs on ``device`` (default:
+        the CPU), and fuse."""
         if image.ndim != 3:
             raise DataError(f"inference needs an (X, Y, Z) image, got shape {image.shape}")
         prob_sum: np.ndarray | None = None
         views, seconds = {}, {}
         for view in self.views:
             t0 = time.perf_counter()
-            views[view], probs = self.predict_view(net, image, view)
+            views[view], probs = self.predict_view(net, image, view, device)
             seconds[view] = time.perf_counter() - t0
             if prob_sum is None:
                 prob_sum = probs

@@ -22,7 +22,7 @@ from torch import nn
 
 from mrilearn.engine.contract import ClassProbabilities, Predictor
 from mrilearn.errors import ConfigError
-from mrilearn.inference.maps import write_beside
+from mrilearn.inference.maps import Map
 from mrilearn.io import Volume
 from mrilearn.report import figures
 
@@ -142,16 +142,16 @@ def entropy(p: np.ndarray) -> np.ndarray:
 
 
 def infer_with_uncertainty(
-    trainer: Predictor, volume: Volume, samples: int, output: Path
-) -> tuple[Volume, list[Path]]:
-    """``mrilearn infer --samples N``: the mean prediction (written by the caller to
-    ``output``) and the uncertainty maps written beside it as NIfTI and PNG."""
+    trainer: Predictor, volume: Volume, samples: int
+) -> tuple[Volume, list[Map]]:
+    """``mrilearn infer --samples N``: the mean prediction and the uncertainty maps that the
+    caller writes beside it (:func:`~mrilearn.inference.maps.write_maps`)."""
     result = mc_predict(trainer, volume, samples)
-    written = []
-    for name, vol in result.maps.items():
-        title = f"MC dropout {name}, {result.samples} samples"
-        written += write_beside(Path(output), name, vol, title)
-    return result.prediction, written
+    maps = [
+        Map(name, vol, f"MC dropout {name}, {result.samples} samples")
+        for name, vol in result.maps.items()
+    ]
+    return result.prediction, maps
 
 
 # ----------------------------------------------------------- does uncertainty track error?
@@ -192,7 +192,7 @@ def uncertainty_error_relation(
 def reliability_figure(relation: dict[str, Any], path: Path, xlabel: str, title: str) -> Path:
     """Mean absolute error against mean uncertainty per bin (rising = uncertainty is useful)."""
     b = relation["bins"]
-    fig, ax = figures.plt.subplots(figsize=(5, 4))
+    fig, ax = figures.subplots(figsize=(5, 4))
     ax.plot(b["uncertainty"], b["abs_error"], "o-")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("mean |error|")

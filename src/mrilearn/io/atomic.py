@@ -5,6 +5,12 @@ DICOM series must never leave a truncated result behind that a later run would t
 Everything is written under a temporary name in the *same* directory (so the final
 ``os.replace`` is a rename on one filesystem) and only renamed into place once complete.
 
+Temporary names are ``.<name>.tmp-mrilearn-<pid>-<random>`` (a folder being replaced is
+moved aside as ``.<name>.old-mrilearn-<pid>-<random>``). They are removed on any exception,
+Ctrl-C and, through the command line's handler, ``kill -TERM``; what a ``kill -9`` leaves is
+removed by the next write to the same target (a folder moved aside is put back if the new one
+never arrived).
+
 The API: :func:`atomic_path` (context manager yielding the temporary path),
 :func:`atomic_write` (the same with a writer callback), :func:`atomic_dir` for folders,
 and :func:`write_text_atomic` / :func:`write_json_atomic` for small text files.
@@ -40,6 +46,51 @@ def _kept_suffix(path: Path) -> str:
     return suffixes[-1]
 
 
+TEMP_MARK, OLD_MARK = ".tmp-mrilearn-", ".old-mrilearn-"
+
+
+def _prefix(stem: str, mark: str) -> str:
+    return f".{stem}{mark}{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _leftover(name: str, stem: str, suffix: str) -> str | None:
+    """The mark (temporary or moved aside) of ``name`` if a dead process left it."""
+    for mark in (TEMP_MARK, OLD_MARK):
+        head = f".{stem}{mark}"
+        pid = name[len(head) :].split("-", 1)[0]
+        if name.startswith(head) and name.endswith(suffix) and pid.isdigit():
+            return None if _alive(int(pid)) else mark
+    return None
+
+
+def remove_leftovers(path: Path, stem: str, suffix: str = "") -> None:
+    """Remove temporary files and folders of ``path`` left by killed processes; a folder moved
+    aside while ``path`` was being replaced is put back if ``path`` is missing."""
+    if not path.parent.is_dir():
+        return
+    for item in sorted(path.parent.iterdir()):
+        mark = _leftover(item.name, stem, suffix)
+        if mark == OLD_MARK and not os.path.lexists(path):
+            os.replace(item, path)
+            logger.warning("%s: put back the folder an interrupted write had moved aside", path)
+        elif mark is not None:
+            if item.is_dir() and not item.is_symlink():
+                shutil.rmtree(item, ignore_errors=True)
+            else:
+                item.unlink(missing_ok=True)
+            logger.info("removed %s, left by an interrupted write", item)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -50,16 +101,20 @@ def _umask() -> int:
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
 
-    The temporary name is ``.<stem>.tmp-XXXX<suffixes>`` (``.nii.gz`` etc. kept), so writers
-    that choose a format by suffix behave as for the final path. On any exception the
-    temporary file is removed and an existing ``path`` is left untouched. Missing parent
-    folders are created.
+    The temporary name is ``.<stem>.tmp-mrilearn-<pid>-XXXX<suffixes>`` (``.nii.gz`` etc.
+    kept), so writers that choose a format by suffix behave as for the final path. On any
+    exception the temporary file is removed and an existing ``path`` is left untouched.
+    Missing parent folders are created.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; choose a file name for this output")
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = _kept_suffix(path)
     stem = path.name[: len(path.name) - len(suffix)] if suffix else path.name
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{stem}.tmp-", suffix=suffix)
+    remove_leftovers(path, stem, suffix)
+    prefix = _prefix(stem, TEMP_MARK)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -98,12 +153,13 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
             "remove it or choose another output path"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+    remove_leftovers(path, path.name)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=_prefix(path.name, TEMP_MARK)))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())
         if path.exists():
-            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old-"))
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=_prefix(path.name, OLD_MARK)))
             old.rmdir()
             os.replace(path, old)
             try:

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from mrilearn.errors import DataError
-from mrilearn.io.dicom import read_dicom_series, write_dicom_series
 from mrilearn.io.nifti import is_nifti_path, read_nifti, write_nifti
 from mrilearn.io.volume import Volume
 
@@ -26,16 +25,25 @@ _OTHER_IMAGE_SUFFIXES = {
 
 
 def read_volume(
-    path: str | os.PathLike[str], *, label: bool = False, allow_nonfinite: bool = False
+    path: str | os.PathLike[str],
+    *,
+    label: bool = False,
+    allow_nonfinite: bool = False,
+    series_uid: str | None = None,
 ) -> Volume:
     """Read a NIfTI file or a DICOM series folder, chosen by what ``path`` is.
 
     ``label=True`` returns integer voxels (NIfTI: without float conversion; DICOM: checked
-    to be whole numbers and converted to int32).
+    to be whole numbers and converted to int32). ``series_uid`` chooses the series of a
+    DICOM folder that holds several.
     """
+    from mrilearn.io.dicom import read_dicom_series  # pydicom: only for DICOM
+
     path = Path(path)
+    if series_uid is not None and not path.is_dir():
+        raise DataError(f"{path}: --series-uid chooses a series of a DICOM folder, not a file")
     if path.is_dir():
-        vol = read_dicom_series(path)
+        vol = read_dicom_series(path, series_uid)
         if label:
             rounded = np.round(vol.data)
             if np.abs(vol.data - rounded).max(initial=0.0) > 1e-3:
@@ -62,6 +70,8 @@ def read_volume(
 def write_volume(volume: Volume, path: str | os.PathLike[str], **kwargs: Any) -> Path:
     """Write ``volume`` as NIfTI when ``path`` ends with .nii/.nii.gz, else as a DICOM series
     folder at ``path``; keyword arguments go to the chosen writer."""
+    from mrilearn.io.dicom import write_dicom_series  # pydicom: only for DICOM
+
     path = Path(path)
     if is_nifti_path(path):
         return write_nifti(volume, path, **kwargs)

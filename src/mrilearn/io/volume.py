@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,3 +37,27 @@ class Volume:
         if data.shape[:3] != self.data.shape[:3]:
             raise ValueError(f"new data {data.shape} does not fit the grid {self.data.shape[:3]}")
         return Volume(data, self.affine.copy(), self.header, dict(self.meta))
+
+
+@dataclass(frozen=True)
+class Label:
+    """One value of a label map: what it names and how it is shown (a colour name or
+    ``#rrggbb``), e.g. in a DICOM Segmentation."""
+
+    name: str
+    value: int
+    colour: str
+
+
+def spacing_matches(
+    spacing: Sequence[float], reference: Sequence[float], rtol: float = 0.1
+) -> bool:
+    """Whether every axis of ``spacing`` is within ``rtol`` (relative) of ``reference``'s."""
+    return len(spacing) == len(reference) and all(
+        abs(s - r) <= rtol * r for s, r in zip(spacing, reference)
+    )
+
+
+def fmt_spacing(spacing: Sequence[float]) -> str:
+    """``0.9 × 0.9 × 1.2``: a voxel size as people write it (mm)."""
+    return " × ".join(f"{s:.3g}" for s in spacing)

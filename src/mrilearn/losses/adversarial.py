@@ -22,15 +22,23 @@ def wgan_generator_loss(fake: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_penalty(
-    critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor
+    critic: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    scale: float = 1.0,
 ) -> torch.Tensor:
     """WGAN-GP penalty E[(‖∇D(x̂)‖₂ − 1)²] at x̂ = ε·real + (1 − ε)·fake, ε ~ U(0, 1) per sample.
 
     ``critic`` maps (B, ...) to (B,). The graph is kept so the penalty trains the critic.
+    ``scale``: the mixed-precision loss scale; the gradient is taken of the scaled critic
+    output (so fp16 gradients do not underflow) and unscaled before the norm.
     """
-    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), dtype=real.dtype)
+    eps = torch.rand(
+        (real.shape[0],) + (1,) * (real.dim() - 1), dtype=real.dtype, device=real.device
+    )
     mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+    (grad,) = torch.autograd.grad(critic(mixed).sum() * scale, mixed, create_graph=True)
+    grad = grad / scale
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from monai.losses import DiceCELoss
 from torch import nn
 
 from mrilearn.registry import LOSSES
@@ -32,6 +31,8 @@ class DeepSupervisedDiceCE(nn.Module):
         decay: float = 0.5,
         include_background: bool = False,
     ) -> None:
+        from monai.losses import DiceCELoss  # MONAI: seconds to import, so only when used
+
         super().__init__()
         self.decay = decay
         self.dice_ce = DiceCELoss(
@@ -48,7 +49,7 @@ class DeepSupervisedDiceCE(nn.Module):
     ) -> torch.Tensor:
         outputs = [pred] if isinstance(pred, torch.Tensor) else list(pred)
         weights = [self.decay**i for i in range(len(outputs))]
-        total = torch.zeros(())
+        total = torch.zeros((), device=target.device)
         for w, out in zip(weights, outputs):
             t = target
             if out.shape[2:] != target.shape[2:]:

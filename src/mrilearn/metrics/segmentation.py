@@ -22,12 +22,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from monai.metrics import (
-    compute_average_surface_distance,
-    compute_dice,
-    compute_hausdorff_distance,
-    compute_iou,
-)
 
 from mrilearn.errors import DataError
 
@@ -63,6 +57,13 @@ def organ_metrics(
 def _monai_metrics(
     p: torch.Tensor, r: torch.Tensor, sp: list[float], hd_percentile: float
 ) -> dict[str, torch.Tensor]:
+    from monai.metrics import (  # MONAI: seconds to import, so only when evaluating
+        compute_average_surface_distance,
+        compute_dice,
+        compute_hausdorff_distance,
+        compute_iou,
+    )
+
     return {
         "dsc": compute_dice(p, r, include_background=True),
         "jaccard": compute_iou(p, r, include_background=True),

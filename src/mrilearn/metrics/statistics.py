@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import scipy.stats
 
 from mrilearn.errors import DataError
 
@@ -58,6 +57,8 @@ def paired_test(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     if not np.any(d):
         out["reason"] = "all paired differences are zero"
         return out
+    import scipy.stats  # here: half a second of start-up for every command otherwise
+
     t = scipy.stats.ttest_rel(a_, b_)
     w = scipy.stats.wilcoxon(a_, b_)
     out.update(

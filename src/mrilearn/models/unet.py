@@ -6,7 +6,7 @@ centre one) makes every labelled pixel of a training slab supervise the network 
 supervision of a centre-slice output for the same forward pass) and lets whole-volume
 inference step slabs by N/2 and average overlapping predictions, N/2 times fewer forward
 passes than one slab per slice; the dissertation describes the output as "the label map of
-the slices" (SPEC C).
+the slices" (§7.2.3).
 
 Structure: 3×3 stem conv (2k filters for dense, f for plain) → ``levels`` resolution levels
 (blocks, 2×2 average pooling down, 2×2 stride-2 transposed conv up, skip concatenation) →

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mrilearn.physics.phantom import CoilModel, ThoraxPhantom
+from mrilearn.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -139,17 +140,20 @@ def simulate_kspace(
     matrix: int,
     fov_mm: float,
     chunk: int = 128,
+    progress: bool | None = None,
 ) -> np.ndarray:
     """Noiseless (C, R, S) data of the continuous phantom, scaled to the N×N pixel model.
 
     The continuous transform (mm²) is divided by the pixel area, so data match
-    ``Σ_n f_n exp(−i k·n)`` of the rasterised image (pixel values = signal).
+    ``Σ_n f_n exp(−i k·n)`` of the rasterised image (pixel values = signal). ``progress``:
+    a bar over the readouts (None: on a terminal).
     """
     weight = tissue_signal(phantom, seq)
     pixel = fov_mm / matrix
     k_cyc = sched.traj / (2 * np.pi * pixel)
     out = np.empty((coils.n_coils, seq.n_readouts, seq.samples), dtype=np.complex64)
-    for start in range(0, seq.n_readouts, chunk):
+    starts = range(0, seq.n_readouts, chunk)
+    for start in progress_bar(starts, desc="readouts", unit="chunk", enabled=progress):
         sl = slice(start, start + chunk)
         values = phantom.ellipse_values({n: w[sched.ti_index[sl]] for n, w in weight.items()})
         out[:, sl] = phantom.kspace(k_cyc[sl], values, cardiac[sl], resp[sl], coils) / pixel**2

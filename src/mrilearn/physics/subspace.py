@@ -21,9 +21,9 @@ follow from U and Φ without forming the whole series.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
-from scipy import signal
 
 from mrilearn.errors import DataError
 from mrilearn.physics.acquisition import IRFlash, ir_flash_curves
@@ -60,12 +60,21 @@ def leading_left_vectors(y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]
     return v[:, order], np.sqrt(np.maximum(w[order], 0))
 
 
+def _signal() -> Any:
+    """``scipy.signal``, imported on first use: a second of start-up for every command."""
+    from scipy import signal
+
+    return signal
+
+
 def _band_filter(x: np.ndarray, band: tuple[float, float], fs: float) -> np.ndarray:
+    signal = _signal()
     sos = signal.butter(2, band, btype="bandpass", fs=fs, output="sos")
     return signal.sosfiltfilt(sos, x)
 
 
 def _low_pass(x: np.ndarray, cutoff: float, fs: float) -> np.ndarray:
+    signal = _signal()
     sos = signal.butter(4, cutoff, btype="lowpass", fs=fs, output="sos")
     return signal.sosfiltfilt(sos, x)
 
@@ -111,7 +120,7 @@ def self_gating(
     if np.mean((resp - resp.mean()) ** 3) < 0:
         resp = -resp
     cardiac = _band_filter(comps[card_k], CARDIAC_BAND_HZ, fs)
-    phase = np.unwrap(np.angle(signal.hilbert(cardiac))) / (2 * np.pi)
+    phase = np.unwrap(np.angle(_signal().hilbert(cardiac))) / (2 * np.pi)
     logger.info("self-gating: respiratory PC %d, cardiac PC %d", resp_k, card_k)
     return resp, phase
 

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import config_dir
 
 from mrilearn.apps.malibu.data import read_subject
 from mrilearn.cli import main
 from mrilearn.config import load_config
+from mrilearn.engine.precision import PRECISION_ENV
 from mrilearn.runs import build_trainer, load_run, train_run
 
 CONFIGS = config_dir("malibu")
@@ -144,3 +146,13 @@ def test_series_loss_is_the_t1_curve_error_in_units_of_u(dataset: Path, channel_
     scale = np.broadcast_to(norm.std.reshape(-1), (y.shape[0],)).mean()
     np.testing.assert_allclose(got, np.abs(curves).mean() / scale, rtol=1e-3)
     assert np.linalg.norm(basis) == pytest.approx(np.sqrt(basis.shape[0]), rel=1e-5)
+
+
+def test_trains_in_bf16_with_the_series_loss(dataset, tmp_path, single_thread, monkeypatch):
+    monkeypatch.delenv(PRECISION_ENV)  # quick_mdcn has the T1-curve loss (complex einsum)
+    small = ["train.precision=bf16", "train.iterations=2", "train.val_every=1",
+             "train.checkpoint_every=0", "model.growth=2", "model.blocks=2"]  # fmt: skip
+    trainer = build_trainer(_config(dataset, tmp_path, small), tmp_path / "run")
+    assert trainer.amp.dtype is torch.bfloat16 and trainer.series_weight > 0
+    assert trainer.fit()
+    assert all(torch.isfinite(p).all() for p in trainer.nets["G"].parameters())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +116,26 @@ def test_recon_on_a_device_that_is_not_there_is_a_one_line_error(
     err = capsys.readouterr().err.strip()
     assert "not available" in err and "cpu" in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_recon_over_a_folder_skips_a_bad_raw_file(tiny_raw: Path, tmp_path: Path, capsys):
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    shutil.copy(tiny_raw, folder / "scan_a.npz")
+    (folder / "broken.npz").write_bytes(b"PK not really a zip")
+    (folder / "notes.txt").write_text("not a raw file")
+    out = tmp_path / "recons"
+    capsys.readouterr()
+    assert main(["recon", TINY, "--data", str(folder), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert any(line.startswith("mrilearn: skipped broken.npz: ") for line in err)
+    assert err[-1] == "mrilearn: 1 written, 1 failed: broken.npz"
+    assert sorted(p.name for p in out.iterdir()) == ["scan_a"]
+    with np.load(out / "scan_a" / "recon.npz") as f:
+        assert f["t1"].shape == (32, 32)
+    assert (out / "scan_a" / "report.html").is_file()
+    assert main(["recon", TINY, "--data", str(folder), "-o", str(out)]) == 2  # exists
+    assert "exists; pass --overwrite" in capsys.readouterr().err
 
 
 def test_rank_larger_than_the_navigator_supports_is_rejected(tiny_raw: Path):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from mrilearn.config import load_config
 from mrilearn.engine.checkpoint import load_checkpoint
+from mrilearn.engine.precision import PRECISION_ENV
 from mrilearn.errors import CheckpointError
 from mrilearn.runs import build_trainer, load_run, train_run
 
@@ -212,3 +214,12 @@ def test_wgan_keeps_the_checkpoint_with_the_smallest_em_distance(config_file):
     state = load_checkpoint(run / "checkpoints" / "best.pt")
     assert state["iteration"] == best["iteration"]
     assert state["best"] == pytest.approx(best["val/em_distance"])
+
+
+def test_dragan_trains_in_bf16(domain_manifest, config_file, monkeypatch):
+    monkeypatch.delenv(PRECISION_ENV)
+    cfg = dragan_cfg(config_file, domain_manifest)
+    cfg.train.precision = "bf16"
+    run = train_run(cfg, resume=False, overwrite=False, devices=1)
+    last = [r for r in records(run) if "train/f_loss" in r][-1]
+    assert all(np.isfinite(last[k]) for k in ("train/d_loss", "train/f_loss"))

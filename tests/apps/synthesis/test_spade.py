@@ -170,15 +170,29 @@ def test_synthesize_cli_writes_images_in_the_label_geometry(spade_run, tmp_path,
     assert main(["synthesize", "--run", str(spade_run), str(tmp_path / "labels"),
                  "-o", str(folder)]) == 0  # fmt: skip
     assert sorted(p.name for p in folder.iterdir()) == ["a.nii.gz", "b.nii", "synthesis.json"]
-    # bad input: one line, exit 2, nothing written
+    # a bad label map: one line, exit 2, nothing written
     bad = _label_map()
     bad.data[0, 0, 0] = 42
     write_nifti(bad, tmp_path / "labels" / "c.nii.gz")
     capsys.readouterr()
-    assert main(["synthesize", "--run", str(spade_run), str(tmp_path / "labels"),
-                 "-o", str(tmp_path / "none")]) == 2  # fmt: skip
+    assert main(["synthesize", "--run", str(spade_run), str(tmp_path / "labels" / "c.nii.gz"),
+                 "-o", str(tmp_path / "none.nii.gz")]) == 2  # fmt: skip
     err = capsys.readouterr().err.strip()
-    assert "[42]" in err and len(err.splitlines()) == 1 and not (tmp_path / "none").exists()
+    assert "[42]" in err and len(err.splitlines()) == 1
+    assert not list(tmp_path.glob("none*"))
+    # ... in a folder: reported in one line and skipped, the others written, exit 1
+    assert main(["synthesize", "--run", str(spade_run), str(tmp_path / "labels"),
+                 "-o", str(tmp_path / "some")]) == 1  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert [line for line in err if "[42]" in line] == [err[0]] and err[0].startswith(
+        "mrilearn: skipped c.nii.gz: "
+    )
+    assert err[-1] == "mrilearn: 2 written, 1 failed: c.nii.gz"
+    some = tmp_path / "some"
+    assert sorted(p.name for p in some.iterdir()) == ["a.nii.gz", "b.nii", "synthesis.json"]
+    record = json.loads((some / "synthesis.json").read_text())
+    assert [f["image"] for f in record["files"]] == [str(some / "a.nii.gz"), str(some / "b.nii")]
+    assert [f["label"] for f in record["failed"]] == [str(tmp_path / "labels" / "c.nii.gz")]
     four_d = write_nifti(Volume(np.zeros((4, 4, 4, 2), np.int16), AFFINE), tmp_path / "4d.nii")
     assert main(["synthesize", "--run", str(spade_run), str(four_d),
                  "-o", str(tmp_path / "x.nii.gz")]) == 2  # fmt: skip

@@ -16,7 +16,9 @@ from conftest import sr_config, write_phantoms
 
 from mrilearn.cli import main
 from mrilearn.config import load_config
+from mrilearn.deploy.onnx import OnnxNet
 from mrilearn.deploy.package import WEIGHTS_FILE, load_package
+from mrilearn.deploy.runtime import pick_runtime
 from mrilearn.errors import CheckpointError
 from mrilearn.io import read_nifti, write_dicom_series
 from mrilearn.runs import load_run
@@ -101,3 +103,14 @@ def test_dicom_out_names_the_model(run_and_package, tmp_path, single_thread):
 def test_runtime_onnx_needs_a_package(run_and_package, capsys):
     assert main(["infer", "--run", str(run_and_package[0]), "--runtime", "onnx", "a", "b"]) == 2
     assert "needs an exported package" in capsys.readouterr().err
+
+
+def test_auto_runtime_is_onnx_on_the_cpu_where_the_package_has_it(run_and_package):
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert pick_runtime("auto", cpu, has_onnx=True) == "onnx"
+    assert pick_runtime("auto", cpu, has_onnx=False) == "eager"
+    assert pick_runtime("auto", gpu, has_onnx=True) == "eager"
+    assert pick_runtime("torch", cpu, has_onnx=True) == "eager"  # the older name of eager
+    assert pick_runtime("auto", cpu, has_onnx=True, precision="bf16") == "eager"  # autocast
+    assert isinstance(load_package(run_and_package[1], "auto").inference_net(), OnnxNet)
+    assert not isinstance(load_run(run_and_package[0], "best", "auto").inference_net(), OnnxNet)

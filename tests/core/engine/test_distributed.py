@@ -10,7 +10,7 @@ import torch
 
 from mrilearn.config import load_config
 from mrilearn.engine.checkpoint import load_checkpoint
-from mrilearn.engine.trainer import data_generator
+from mrilearn.engine.loader import batch_generator
 from mrilearn.runs import build_trainer
 
 
@@ -25,12 +25,12 @@ def test_two_process_ddp_matches_documented_semantics(config_file, tmp_path: Pat
     assert run.returncode == 0, run.stderr
     cfg = load_config(path)
     ddp = load_checkpoint(Path(cfg.output_dir) / cfg.experiment / "checkpoints" / "latest.pt")
-    assert ddp["world_size"] == 2 and len(ddp["rng"]["data"]) == 2
+    assert ddp["world_size"] == 2 and len(ddp["rng"]["ranks"]) == 2  # each rank's random state
 
     # the same iterations in one process, on rank 0's and rank 1's batches concatenated
     single = build_trainer(cfg, tmp_path / "single")
-    streams = [data_generator(cfg.seed, rank) for rank in range(2)]
-    for _ in range(cfg.train.iterations):
+    for it in range(cfg.train.iterations):
+        streams = [batch_generator(cfg.seed, rank, it) for rank in range(2)]
         parts = [single.data.train_batch(cfg.train.batch_size, g) for g in streams]
         single.train_step({k: torch.cat([p[k] for p in parts]) for k in parts[0]})
         for sched in single.scheds.values():
@@ -40,8 +40,9 @@ def test_two_process_ddp_matches_documented_semantics(config_file, tmp_path: Pat
 
     # and it differs from a single process seeing rank 0's batches only
     alone = build_trainer(cfg, tmp_path / "alone")
-    for _ in range(cfg.train.iterations):
-        alone.train_step(alone.data.train_batch(cfg.train.batch_size, alone.generator))
+    for it in range(cfg.train.iterations):
+        batch = alone.data.train_batch(cfg.train.batch_size, batch_generator(cfg.seed, 0, it))
+        alone.train_step(batch)
     weight = next(iter(ddp["nets"]["G"]))
     assert not torch.allclose(
         ddp["nets"]["G"][weight], alone.nets["G"].state_dict()[weight], atol=1e-5

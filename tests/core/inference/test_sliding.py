@@ -117,3 +117,21 @@ def test_validation(volume):
         MarginCrop()(identity, volume[0, 0])
     with pytest.raises(DataError, match="same-size"):
         MarginCrop(roi_size=[10, 10, 10], margin=2)(lambda x: x[..., :-1], volume)
+
+
+@pytest.mark.parametrize("make", [MarginCrop, SlidingWindow])
+def test_patches_run_in_batches_and_merge_in_float32_under_autocast(make, volume):
+    net = conv_net(2)
+    inferer = make(roi_size=[10, 10, 10], batch_size=3)
+    assert make(roi_size=[10, 10, 10], sw_batch_size=3).batch_size == 3  # older spelling
+    reference = inferer(net, volume)
+    sizes = []
+
+    def spy(x: torch.Tensor) -> torch.Tensor:
+        sizes.append(x.shape[0])
+        return net(x)
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = inferer(spy, volume, torch.device("cpu"))
+    assert out.dtype == torch.float32 and out.shape == reference.shape
+    assert max(sizes) == 3 and (out - reference).abs().max() < 0.05  # bf16 rounding only

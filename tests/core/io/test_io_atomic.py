@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +70,36 @@ def test_atomic_dir_replaces_and_rolls_back(tmp_path):
         (tmp / "3.dcm").write_text("three")
     assert [p.name for p in out.iterdir()] == ["3.dcm"]
     assert [p.name for p in tmp_path.iterdir()] == ["series"]
+
+
+def test_what_a_kill_9_leaves_goes_with_the_next_write(tmp_path):
+    target = tmp_path / "img.nii.gz"
+    code = (
+        "import time\nfrom mrilearn.io.atomic import atomic_path\n"
+        f"with atomic_path({str(target)!r}) as tmp:\n"
+        "    tmp.write_text('half')\n    print(tmp, flush=True)\n    time.sleep(600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    leftover = Path(proc.stdout.readline().strip())
+    proc.kill()
+    proc.wait()
+    assert leftover.is_file() and leftover.name.startswith(".img.tmp-mrilearn-")
+    assert leftover.name.endswith(".nii.gz")
+    write_text_atomic(tmp_path / "other.txt", "x")  # another target's write leaves it alone
+    assert leftover.is_file()
+    write_text_atomic(target, "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img.nii.gz", "other.txt"]
+
+
+def test_a_folder_moved_aside_by_a_killed_write_is_put_back(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    old = tmp_path / f".series.old-mrilearn-{dead.pid}-abc"
+    old.mkdir()
+    (old / "1.dcm").write_text("the user's series")
+    (tmp_path / f".series.tmp-mrilearn-{dead.pid}-def").mkdir()  # the half-written new one
+    with pytest.raises(RuntimeError):
+        with atomic_dir(tmp_path / "series"):
+            raise RuntimeError("this write fails too")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["series"]
+    assert (tmp_path / "series" / "1.dcm").read_text() == "the user's series"

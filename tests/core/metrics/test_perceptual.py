@@ -126,5 +126,8 @@ def test_sr_compare_puts_every_run_on_one_distortion_perception_plot(tmp_path, c
     assert "| dragan_b | niqe | 5.25 ± 0.25 |" in text
     assert (out / "distortion_perception.png").is_file()
     other = _evaluated_run(tmp_path / "other", "MDCSRN", 30.0, 7.0, subjects=("a", "c"))
-    assert main(["sr-compare", str(l1), str(other), "--out", str(out)]) != 0
+    capsys.readouterr()
+    # an earlier comparison is replaced only with --overwrite; these runs are not comparable
+    assert main(["sr-compare", str(l1), str(other), "--out", str(out), "--overwrite"]) != 0
     assert "not comparable" in capsys.readouterr().err
+    assert (out / "comparison.md").read_text() == text

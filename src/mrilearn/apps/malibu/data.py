@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mrilearn.constraints import NonNegativeFloat, PositiveInt
 from mrilearn.data.manifest import SPLITS, read_subjects, split_subjects
 from mrilearn.errors import DataError
 from mrilearn.registry import DATASETS
@@ -163,9 +164,9 @@ class MalibuMaps:
     def __init__(
         self,
         source: str = "malibu_data",
-        split: list[float] = [0.7, 0.1, 0.0, 0.2],  # noqa: B006  (YAML default, never mutated)
+        split: list[NonNegativeFloat] = [0.7, 0.1, 0.0, 0.2],  # noqa: B006  (YAML default)
         split_seed: int = 0,
-        crop: int | None = 32,
+        crop: PositiveInt | None = 32,
         flips: bool = True,
         channel_norm: bool = False,
     ) -> None:

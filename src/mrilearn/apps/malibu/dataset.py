@@ -34,6 +34,7 @@ from mrilearn.progress import progress_bar
 log = logging.getLogger(__name__)
 
 DATASET_INFO = "dataset.json"
+DATASET_ENTRIES = (DATASET_INFO, MANIFEST, "sub[0-9][0-9][0-9][0-9].npz")  # all it writes
 # Per-subject draws (uniform) on top of the seed's anatomy, tissue values, coils and traces.
 SUBJECT_RANGES = {
     "heart_rate_bpm": (55.0, 95.0),
@@ -60,7 +61,7 @@ def subject_id(index: int) -> str:
 def make_subject(cfg: MtmriConfig, index: int, out_dir: Path) -> Path:
     """Simulate, reconstruct iteratively and write subject ``index`` (see the module table)."""
     sim = subject_config(cfg.simulate, index)
-    raw = simulate(sim)
+    raw = simulate(sim, progress=False)
     result = reconstruct(raw, cfg.recon, progress=False)
     phi, u0, u = canonicalize(result.phi, result.u0, result.u)
     sub = build_subject(sim)

@@ -18,8 +18,9 @@ from mrilearn.config import EvaluationConfig
 from mrilearn.errors import DataError
 from mrilearn.metrics.image import nrmse, slicewise_metrics
 from mrilearn.physics.subspace import image_series, t1_map
-from mrilearn.report.evaluation import Scores, write_evaluation
-from mrilearn.report.figures import plt, save_figure
+from mrilearn.progress import progress_bar
+from mrilearn.report.evaluation import Roles, Scores, write_evaluation
+from mrilearn.report.figures import save_figure, subplots
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def evaluate_malibu(
     scores = Scores([net_name, BACK_PROJECTION])
     voxels: dict[str, dict[str, list[np.ndarray]]] = {t: {} for t in T1_TISSUES}
     fig_dir = out_dir / "figures"
-    for i, s in enumerate(subjects):
+    for i, s in enumerate(progress_bar(subjects, desc="subjects", unit="subject")):
         t0 = time.perf_counter()
         u_net = predict(s.u0)
         scores.add_runtime(net_name, time.perf_counter() - t0)
@@ -96,7 +97,8 @@ def evaluate_malibu(
         "speed": speed,
         "t1_agreement": agreement,
     }
-    return write_evaluation(out_dir, scores, result, NOTES)
+    roles = Roles(net_name, (BACK_PROJECTION,), headline=("U_nrmse", "bright_psnr"))
+    return write_evaluation(out_dir, scores, result, NOTES, roles)
 
 
 def _t1(s: MalibuSubject, u: np.ndarray) -> np.ndarray:
@@ -159,7 +161,7 @@ def bland_altman_figure(
     """Bland–Altman plots (difference vs mean, bias and limits of agreement), tissue × pair."""
     pairs = _comparisons(net_name)
     voxels = {tissue: by for tissue, by in voxels.items() if by}
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         len(voxels), len(pairs), figsize=(3.2 * len(pairs), 2.8 * len(voxels)), squeeze=False
     )
     for row, (tissue, by) in enumerate(voxels.items()):

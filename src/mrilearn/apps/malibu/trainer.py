@@ -25,6 +25,7 @@ from torch import nn
 
 from mrilearn.apps.malibu.data import MalibuMaps, Normalisation, canonical_rotation, pack, unpack
 from mrilearn.apps.malibu.evaluation import evaluate_malibu
+from mrilearn.engine.device import to_host
 from mrilearn.engine.supervised import SupervisedTrainer
 from mrilearn.metrics.image import nrmse
 from mrilearn.registry import TRAINERS
@@ -91,7 +92,7 @@ class MalibuTrainer(SupervisedTrainer):
 
     def validate(self) -> dict[str, float]:
         """val/loss (normalised L1), val/series (:func:`series_l1`) and val/nrmse of U in
-        physical units, whole maps."""
+        physical units, whole maps (:meth:`_forward` takes host batches to the device)."""
         batches = self.maps.val_batches()
         if not batches:
             return {}
@@ -111,19 +112,20 @@ class MalibuTrainer(SupervisedTrainer):
 
     # ------------------------------------------------------------ inference
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The network on (B, 2L, H, W), zero-padded to a size it accepts and cropped back."""
+        """The network on (B, 2L, H, W), zero-padded to a size it accepts and cropped back; on
+        the device, the result in host memory."""
         net = self.inference_net().eval()
         multiple = getattr(net, "size_multiple", 1)
         h, w = x.shape[-2:]
         pad_h, pad_w = -h % multiple, -w % multiple
-        with torch.inference_mode():
-            out = net(F.pad(x, (0, pad_w, 0, pad_h)))
-        return out[..., :h, :w]
+        with torch.inference_mode(), self.amp.autocast():
+            out = net(F.pad(x.to(self.device), (0, pad_w, 0, pad_h)))
+        return to_host(out[..., :h, :w])
 
     def predict_canonical(self, u0: np.ndarray) -> np.ndarray:
         """U (L, N, N) from a canonical U0 (L, N, N): pack, normalise, g, invert, unpack."""
         x = pack(u0)
-        label_scale = self.nets["G"].label_scale.numpy()
+        label_scale = self.nets["G"].label_scale.cpu().numpy()
         per_channel = label_scale.size > 1
         norm = Normalisation.of(x, per_channel=per_channel)
         label_norm = Normalisation.of(x, label_scale, per_channel)

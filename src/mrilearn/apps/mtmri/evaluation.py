@@ -97,6 +97,9 @@ def evaluate(raw: RawData, result: MtmriResult) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ outputs
+RESULT_ENTRIES = ("recon.npz", "results.json", "config.yaml", "figures", "report.html")
+
+
 def save_result(out_dir: str | Path, cfg: MtmriConfig, raw: RawData, result: MtmriResult) -> Path:
     """Write recon.npz, results.json, config.yaml, figures/ and report.html atomically."""
     out_dir = Path(out_dir)

@@ -16,19 +16,14 @@ import numpy as np
 from mrilearn.io.atomic import write_text_atomic
 from mrilearn.physics.acquisition import IRFlash
 from mrilearn.physics.subspace import image_series
-from mrilearn.report.figures import (  # plt with the Agg backend
-    loss_curves,
-    plt,
-    save_figure,
-    show_slice,
-)
+from mrilearn.report.figures import loss_curves, save_figure, show_slice, subplots
 from mrilearn.report.html import STYLE
 
 
 def basis_images(u0: np.ndarray, u: np.ndarray, path: str | os.PathLike) -> Path:
     """|U0_l| (top) and |U_l| (bottom) for every basis l, each on its own grey scale (Fig. 2.9)."""
     n = u.shape[0]
-    fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.6), squeeze=False)
+    fig, axes = subplots(2, n, figsize=(1.6 * n, 3.6), squeeze=False)
     for row, (name, factor) in enumerate((("U0", u0), ("U", u))):
         for col in range(n):
             mag = np.abs(factor[col])
@@ -43,7 +38,7 @@ def cardiac_strip(
     """|images| over the cardiac cycle (every ``step``-th bin) at end-expiration, one row per
     named TI index (e.g. bright-blood, dark-blood), one grey scale per row."""
     cards = np.arange(0, phi.shape[2], step)
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         len(tis), len(cards), figsize=(1.5 * len(cards), 1.7 * len(tis)), squeeze=False
     )
     for row, (name, ti) in enumerate(tis.items()):
@@ -62,7 +57,7 @@ def t1_figure(
     """T1 map (ms, colour bar) where the fitted amplitude exceeds ``threshold`` × its 99th
     percentile, beside the amplitude (proton-density-like) map."""
     mask = amplitude > threshold * np.percentile(amplitude, 99)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    fig, axes = subplots(1, 2, figsize=(9, 4))
     im = show_slice(axes[0], np.where(mask, t1, np.nan), cmap="magma", vmin=0, vmax=2000)
     fig.colorbar(im, ax=axes[0], label="T1 (ms)")
     axes[0].set_title("T1 map")
@@ -74,7 +69,7 @@ def t1_figure(
 def gating_traces(result: Any, times_ms: np.ndarray, path: str | os.PathLike) -> Path:
     """Respiratory signal and cardiac phase used for binning, over the first 20 s."""
     keep = times_ms < 20000
-    fig, axes = plt.subplots(2, 1, figsize=(9, 4), sharex=True)
+    fig, axes = subplots(2, 1, figsize=(9, 4), sharex=True)
     axes[0].plot(times_ms[keep] / 1000, result.resp_signal[keep], lw=0.8)
     axes[0].set_ylabel("respiratory")
     axes[1].plot(times_ms[keep] / 1000, result.cardiac_phase[keep], ".", ms=1)

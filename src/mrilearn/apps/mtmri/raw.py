@@ -86,7 +86,9 @@ def read_raw(path: str | Path) -> RawData:
         raise DataError(f"{path}: not a readable .npz raw data file ({err})") from None
     missing = [k for k in REQUIRED if k not in arrays]
     if missing:
-        raise DataError(f"{path}: missing required field(s) {', '.join(missing)} (see README)")
+        raise DataError(
+            f"{path}: missing required field(s) {', '.join(missing)} (schema: docs/mtmri.md)"
+        )
     meta = json.loads(str(arrays.pop("metadata")))
     for key in ("matrix", "fov_mm", "sequence"):
         if key not in meta:

@@ -56,8 +56,9 @@ def build_subject(cfg: SimulateConfig) -> Subject:
     return Subject(phantom, coils, seq, sched, cardiac, resp)
 
 
-def simulate(cfg: SimulateConfig) -> RawData:
-    """Simulate one free-breathing IR radial scan with noise at ``cfg.phantom.snr``."""
+def simulate(cfg: SimulateConfig, progress: bool | None = None) -> RawData:
+    """Simulate one free-breathing IR radial scan with noise at ``cfg.phantom.snr``;
+    ``progress``: a bar over the readouts (None: on a terminal)."""
     p = cfg.phantom
     sub = build_subject(cfg)
     start = time.perf_counter()
@@ -70,6 +71,7 @@ def simulate(cfg: SimulateConfig) -> RawData:
         sub.resp_position,
         p.matrix,
         p.fov_mm,
+        progress=progress,
     )
     myo = np.abs(acquisition.tissue_signal(sub.phantom, sub.sequence)["myocardium"]).mean()
     sigma = p.matrix * myo / p.snr

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from mrilearn.apps.seg.synthetic import DEFAULT_SHAPE, DEFAULT_SPACING
 from mrilearn.io import Volume, write_nifti
 from mrilearn.io.atomic import atomic_dir
 
@@ -47,8 +48,6 @@ ORGANS: tuple[tuple[str, int, str], ...] = (
 )
 LABEL = {name: value for name, value, _ in ORGANS}
 
-DEFAULT_SHAPE = (96, 80, 64)
-DEFAULT_SPACING = (4.0, 3.5, 3.5)  # mm: in-plane coarser than 1.2 mm so resampling is exercised
 
 # Mean T1-VIBE (fat-suppressed) intensities; each subject scales each by U(0.9, 1.1).
 TISSUE = {

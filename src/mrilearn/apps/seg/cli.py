@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from mrilearn.apps.seg import abdomen
+from mrilearn.apps.seg import synthetic
 from mrilearn.arguments import add_generator_arguments
 
 
@@ -14,14 +14,18 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "synth-abdomen",
         help="write synthetic abdominal MRI + 10-organ label maps (NIfTI) and a manifest",
     )
-    add_generator_arguments(p, "subjects", 20, abdomen.DEFAULT_SHAPE)
+    add_generator_arguments(p, "subjects", 20, synthetic.DEFAULT_SHAPE)
     p.add_argument(
-        "--spacing", type=float, nargs=3, default=list(abdomen.DEFAULT_SPACING), help="mm"
+        "--spacing", type=float, nargs=3, default=list(synthetic.DEFAULT_SPACING), help="mm"
     )
     p.set_defaults(func=cmd_synth_abdomen)
 
 
 def cmd_synth_abdomen(args: argparse.Namespace) -> int:
+    from mrilearn.apps.seg import abdomen
+    from mrilearn.io.outputs import Output, check_outputs
+
+    check_outputs([Output.folder(args.out, *synthetic.DATASET_ENTRIES)], overwrite=args.overwrite)
     manifest = abdomen.write_abdomen_dataset(
         args.out, args.subjects, args.seed, args.shape, args.spacing
     )

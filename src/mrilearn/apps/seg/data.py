@@ -35,6 +35,14 @@ from mrilearn.apps.seg import abdomen
 from mrilearn.apps.seg.augment import draw_index, draw_uniform, homography, pad_slab, warp
 from mrilearn.apps.seg.grid import Grid
 from mrilearn.apps.seg.labels import LabelTable
+from mrilearn.constraints import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    SpatialAxis,
+)
 from mrilearn.data.manifest import SPLITS, Subject, read_subjects, split_subjects
 from mrilearn.errors import DataError
 from mrilearn.io import Volume, check_pair, load_mni152, read_volume
@@ -128,26 +136,26 @@ class SegVolumes:
         self,
         source: str = "synthetic_abdomen",
         labels: list[dict[str, Any]] | None = None,
-        spacing: float | None = 1.2,
-        slices: int = 20,
-        crop: list[int] = [256, 160],  # noqa: B006  (YAML default, never mutated)
-        views: list[float] = [4, 1, 1],  # noqa: B006
-        flip_prob: float = 0.5,
-        projective_prob: float = 0.5,
-        rotation: float = 0.05,
-        shear: float = 0.3,
-        projective: float = 0.003,
-        split: list[float] = [66, 16, 0, 20],  # noqa: B006
+        spacing: PositiveFloat | None = 1.2,
+        slices: PositiveInt = 20,
+        crop: list[PositiveInt] = [256, 160],  # noqa: B006  (YAML default, never mutated)
+        views: list[NonNegativeFloat] = [4, 1, 1],  # noqa: B006
+        flip_prob: Probability = 0.5,
+        projective_prob: Probability = 0.5,
+        rotation: NonNegativeFloat = 0.05,
+        shear: NonNegativeFloat = 0.3,
+        projective: NonNegativeFloat = 0.003,
+        split: list[NonNegativeFloat] = [66, 16, 0, 20],  # noqa: B006
         split_seed: int = 0,
-        val_slabs: int = 8,
-        synthetic_subjects: int = 24,
-        synthetic_shape: list[int] = list(abdomen.DEFAULT_SHAPE),  # noqa: B006
-        synthetic_spacing: list[float] = list(abdomen.DEFAULT_SPACING),  # noqa: B006
+        val_slabs: NonNegativeInt = 8,
+        synthetic_subjects: NonNegativeInt = 24,
+        synthetic_shape: list[PositiveInt] = list(abdomen.DEFAULT_SHAPE),  # noqa: B006
+        synthetic_spacing: list[PositiveFloat] = list(abdomen.DEFAULT_SPACING),  # noqa: B006
         synthetic_seed: int = 0,
-        regions: list[float] = [0.6, 0.15, 0.0, 0.25],  # noqa: B006
-        region_axis: int = 1,
+        regions: list[NonNegativeFloat] = [0.6, 0.15, 0.0, 0.25],  # noqa: B006
+        region_axis: SpatialAxis = 1,
         normalize: str = "volume",
-        organ_prob: float = 0.0,
+        organ_prob: Probability = 0.0,
     ) -> None:
         if labels is None:
             defaults = {
@@ -240,7 +248,6 @@ class SegVolumes:
         else:
             subjects = self.subjects()
         by_split = split_subjects(subjects, self.split_ratios, self.split_seed)
-        log.info("split %d subjects: %s", len(subjects), {k: len(v) for k, v in by_split.items()})
         out = {}
         for name, subs in by_split.items():
             if self.source == "synthetic_abdomen":

@@ -7,11 +7,11 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.colors import ListedColormap, to_rgba
 
-from mrilearn.report.figures import PLANE_NAMES, grey_range, save_figure, show_slice
+from mrilearn.report.figures import PLANE_NAMES, grey_range, save_figure, show_slice, subplots
 
 
 def overlay_panel(
@@ -34,7 +34,7 @@ def overlay_panel(
     cmap = ListedColormap(table)
     vmin, vmax = grey_range(image)
     cols = ["image", *label_maps]
-    fig, axes = plt.subplots(3, len(cols), figsize=(2.8 * len(cols), 8.4), squeeze=False)
+    fig, axes = subplots(3, len(cols), figsize=(2.8 * len(cols), 8.4), squeeze=False)
     for axis in range(3):
         img = np.take(image, point[axis], axis=axis)
         for col, name in enumerate(cols):
@@ -59,7 +59,7 @@ def organ_boxplots(
     per method (Fig. 7.4)."""
     methods = list(per_subject)
     width = 0.8 / max(len(methods), 1)
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(organs) * max(len(methods), 2) / 2), 4))
+    fig, ax = subplots(figsize=(max(6, 0.9 * len(organs) * max(len(methods), 2) / 2), 4))
     for i, method in enumerate(methods):
         data = [np.asarray(per_subject[method][f"{metric}_{o}"], float) for o in organs]
         data = [d[~np.isnan(d)] for d in data]
@@ -67,8 +67,8 @@ def organ_boxplots(
         box = ax.boxplot(data, positions=pos, widths=width * 0.9, patch_artist=True,
                          showfliers=False)  # fmt: skip
         for patch in box["boxes"]:
-            patch.set_facecolor(plt.get_cmap("tab10")(i % 10))
-        ax.plot([], [], "s", color=plt.get_cmap("tab10")(i % 10), label=method)
+            patch.set_facecolor(colormaps["tab10"](i % 10))
+        ax.plot([], [], "s", color=colormaps["tab10"](i % 10), label=method)
     ax.set_xticks(range(len(organs)), organs, rotation=30, ha="right")
     ax.set_ylabel(metric)
     ax.grid(axis="y", alpha=0.3)

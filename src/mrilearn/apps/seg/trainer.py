@@ -17,13 +17,16 @@ from mrilearn import components
 from mrilearn.apps.seg.data import SegVolumes
 from mrilearn.apps.seg.figures import organ_boxplots, overlay_panel
 from mrilearn.engine.contract import ClassProbabilities
+from mrilearn.engine.device import to_host
 from mrilearn.engine.trainer import Trainer
 from mrilearn.errors import ConfigError, DataError
 from mrilearn.inference.multiview import MultiView
 from mrilearn.io import Volume
+from mrilearn.io.volume import Label
 from mrilearn.metrics.segmentation import SEG_METRICS, segmentation_metrics
+from mrilearn.progress import progress_bar
 from mrilearn.registry import TRAINERS
-from mrilearn.report.evaluation import Scores, write_evaluation
+from mrilearn.report.evaluation import Roles, Scores, write_evaluation
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +81,7 @@ class SegTrainer(Trainer):
     def validate(self) -> dict[str, float]:
         """Loss and mean organ Dice (organs present in the reference slab) of the fixed
         validation slabs."""
-        batches = self.seg_data.val_batches()
+        batches = self.val_batches()
         if not batches:
             return {}
         net, losses, inter, total = self.nets["G"], [], 0.0, 0.0
@@ -101,7 +104,8 @@ class SegTrainer(Trainer):
         t0 = time.perf_counter()
         data = self.seg_data
         image, grid = data.prepare_image(volume)
-        result = self.inferer(self.inference_net().eval(), image)
+        with self.amp.autocast():
+            result = self.inferer(self.inference_net().eval(), image, self.device)
         labels = data.table.to_values(grid.to_input(result.labels, 0))
         views = {v: data.table.to_values(grid.to_input(lab, 0)) for v, lab in result.views.items()}
         probs = None
@@ -121,6 +125,11 @@ class SegTrainer(Trainer):
         """The fused class probabilities (X, Y, Z, C) on the input's grid."""
         probabilities = self.segment(volume, probabilities=True).probabilities
         return ClassProbabilities(probabilities, self.seg_data.table.class_values)
+
+    def label_table(self) -> list[Label]:
+        """``data.labels``: the names, values and colours of the label map."""
+        table = self.seg_data.table
+        return [Label(*entry) for entry in zip(table.names, table.values, table.colours)]
 
     def io_conventions(self) -> dict[str, Any]:
         net, data = self.nets["G"], self.seg_data
@@ -155,7 +164,7 @@ class SegTrainer(Trainer):
         scores = Scores()
         notes: list[str] = []
         fig_dir = out_dir / "figures"
-        for i, case in enumerate(cases):
+        for i, case in enumerate(progress_bar(cases, desc="subjects", unit="subject")):
             seg = self.segment(case.image)
             self.seg_data.table.to_classes(case.label.data, f"{case.id} label")  # value check
             outputs = {**seg.views, fused: seg.labels.data}
@@ -192,16 +201,25 @@ class SegTrainer(Trainer):
             "metrics on each label's own grid; MSD and HD95 in mm; "
             f"runtime_s of '{fused}' includes resampling and all views"
         )
-        return write_evaluation(out_dir, scores, result, [summary, *notes])
+        roles = Roles(
+            fused,
+            tuple(views),
+            headline=("dsc_mean",),
+            tables={
+                "Mean over organs": [*(f"{m}_mean" for m in SEG_METRICS), "runtime_s"],
+                "DSC per organ": [f"dsc_{organ}" for organ in table.names],
+            },
+        )
+        return write_evaluation(out_dir, scores, result, [summary, *notes], roles)
 
     def save_figures(self, fig_dir: Path) -> None:
         """Overlay of the first validation slab's middle slice: reference and prediction."""
-        batches = self.seg_data.val_batches()
+        batches = self.val_batches()
         if not batches:
             return
-        b = batches[0]
         with torch.no_grad():
-            pred = self.trained_net().eval()(b["image"])[0].argmax(0).numpy()
+            pred = to_host(self.trained_net().eval()(batches[0]["image"])[0].argmax(0)).numpy()
+        b = {k: to_host(v) for k, v in batches[0].items()}
         table = self.seg_data.table
         # (N, H, W) slabs shown as volumes whose axis 0 is the slice axis
         maps = {

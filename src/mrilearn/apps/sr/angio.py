@@ -28,6 +28,8 @@ from scipy import ndimage
 
 from mrilearn.apps.sr.data import SRPair, SRVolumes
 from mrilearn.apps.sr.degrade import KspaceTruncation
+from mrilearn.apps.sr.synthetic import ANGIO_DOMAIN, DEFAULT_AXES, DEFAULT_FACTORS, DEFAULT_SHAPE
+from mrilearn.constraints import NonNegativeFloat, NonNegativeInt, PositiveInt
 from mrilearn.data.manifest import SPLITS, Subject, split_subjects
 from mrilearn.errors import DataError
 from mrilearn.io import Volume, write_nifti
@@ -35,11 +37,6 @@ from mrilearn.io.atomic import atomic_dir
 from mrilearn.registry import DATASETS
 
 log = logging.getLogger(__name__)
-
-ANGIO_DOMAIN = "angio"
-DEFAULT_SHAPE = (64, 64, 64)
-DEFAULT_FACTORS = (4.0, 4.0)  # in-plane k-space truncation of §5.3
-DEFAULT_AXES = (1, 2)
 
 
 def subject_seed(seed: int, index: int) -> int:
@@ -192,10 +189,10 @@ class CrossDomainSR(SRVolumes):
     def __init__(
         self,
         domain_a: str = "brain",
-        angio_subjects: int = 8,
-        angio_shape: list[int] = list(DEFAULT_SHAPE),  # noqa: B006  (YAML default, never mutated)
+        angio_subjects: NonNegativeInt = 8,
+        angio_shape: list[PositiveInt] = list(DEFAULT_SHAPE),  # noqa: B006  (YAML default)
         angio_seed: int = 0,
-        angio_split: list[float] = [3, 1, 0, 0],  # noqa: B006
+        angio_split: list[NonNegativeFloat] = [3, 1, 0, 0],  # noqa: B006
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

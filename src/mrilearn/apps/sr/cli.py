@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
-import numpy as np
-
-from mrilearn.apps.sr import angio
+from mrilearn.apps.sr import synthetic
 from mrilearn.arguments import add_generator_arguments, add_output_argument
 
 log = logging.getLogger(__name__)
@@ -23,6 +22,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     add_perceptual_commands(subparsers)
     add_angio_command(subparsers)
     add_uncertainty_command(subparsers)
+    add_register_command(subparsers)
 
 
 def add_perceptual_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -46,9 +46,13 @@ def add_perceptual_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_niqe_fit(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from mrilearn.apps.sr.data import SRVolumes
+    from mrilearn.io.outputs import check_outputs
     from mrilearn.metrics.perceptual import fit_niqe_model, foreground_slices, to_unit255
 
+    check_outputs([args.out], [args.data] if Path(args.data).exists() else [], args.overwrite)
     data = SRVolumes(source=args.data)
     slices = []
     for subject in data.subjects():
@@ -65,9 +69,11 @@ def cmd_niqe_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_sr_compare(args: argparse.Namespace) -> int:
-    from mrilearn.apps.sr.evaluation import compare_runs
+    from mrilearn.apps.sr.evaluation import COMPARISON_FILES, compare_runs
+    from mrilearn.io.outputs import Output, check_outputs
     from mrilearn.report.evaluation import to_markdown
 
+    check_outputs([Output.folder(args.out, *COMPARISON_FILES)], args.runs, args.overwrite)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = compare_runs(args.runs, args.out)
     print(to_markdown([r for r in rows if r["metric"] in ("psnr", "ssim", "niqe", "piqe")]))
@@ -80,26 +86,30 @@ def add_angio_command(subparsers: argparse._SubParsersAction) -> None:
         "synth-angio",
         help="write synthetic angiography-like volumes (HR, k-space-truncated LR) and a manifest",
     )
-    add_generator_arguments(p, "volumes", 8, angio.DEFAULT_SHAPE)
+    add_generator_arguments(p, "volumes", 8, synthetic.DEFAULT_SHAPE)
     p.add_argument(
         "--factors",
         type=float,
         nargs=2,
-        default=list(angio.DEFAULT_FACTORS),
+        default=list(synthetic.DEFAULT_FACTORS),
         help="k-space truncation of the LR along axes 1 and 2 (default 4 4)",
     )
-    p.add_argument("--domain", default=angio.ANGIO_DOMAIN, help="domain tag in the manifest")
+    p.add_argument("--domain", default=synthetic.ANGIO_DOMAIN, help="domain tag in the manifest")
     p.set_defaults(func=cmd_synth_angio)
 
 
 def cmd_synth_angio(args: argparse.Namespace) -> int:
+    from mrilearn.apps.sr import angio
+    from mrilearn.io.outputs import Output, check_outputs
+
+    check_outputs([Output.folder(args.out, *synthetic.DATASET_ENTRIES)], overwrite=args.overwrite)
     manifest = angio.write_angio_dataset(
         args.out,
         args.subjects,
         args.seed,
         args.shape,
         args.factors,
-        angio.DEFAULT_AXES,
+        synthetic.DEFAULT_AXES,
         args.domain,
     )
     print(f"wrote {args.subjects} volumes; manifest: {manifest}")
@@ -127,16 +137,80 @@ def cmd_uncertainty(args: argparse.Namespace) -> int:
     from mrilearn.apps.sr.trainer import SRTrainer
     from mrilearn.apps.sr.uncertainty import evaluate_sr_uncertainty
     from mrilearn.errors import ConfigError
+    from mrilearn.io.outputs import check_outputs
     from mrilearn.runs import load_run
 
+    out = args.out or args.run
+    # in the run directory they are the run's own (replaced like evaluate's); elsewhere guarded
+    check_outputs(
+        [out / "uncertainty.json", out / "figures" / "reliability.png"],
+        [] if args.out is None else [args.run], args.overwrite or args.out is None,
+    )  # fmt: skip
     trainer = load_run(args.run, args.checkpoint)
     if not isinstance(trainer, SRTrainer):
         raise ConfigError("mrilearn uncertainty measures super-resolution runs only")
-    out = args.out or args.run
     r = evaluate_sr_uncertainty(trainer, args.split, args.samples, out)
     print(
         f"{args.split}: Spearman rho(std, |error|) = {r['spearman']:.3f} over {r['voxels']} "
         f"voxels of {r['subjects']} subject(s), {args.samples} samples"
     )
     print(f"wrote {out / 'uncertainty.json'} and {out / 'figures' / 'reliability.png'}")
+    return 0
+
+
+def add_register_command(subparsers: argparse._SubParsersAction) -> None:
+    from mrilearn.apps.sr.registration_limits import Limits
+
+    p = subparsers.add_parser(
+        "register", help="rigidly align a separately acquired LR scan to its HR scan"
+    )
+    p.add_argument("lr", type=Path, help="the LR scan: NIfTI file or DICOM series folder")
+    p.add_argument("hr", type=Path, help="the HR scan whose grid the result takes")
+    add_output_argument(
+        p, "the LR resampled onto the HR grid (.nii.gz); <stem>.tfm and <stem>.json beside it"
+    )
+    p.add_argument(
+        "--max-metric", type=float, default=Limits.max_metric,
+        help=f"fail above this Mattes mutual information (default {Limits.max_metric})",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-shift", type=float, default=Limits.max_shift_mm, metavar="MM",
+        help=f"fail when the HR centre moves further (default {Limits.max_shift_mm})",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-rotation", type=float, default=Limits.max_rotation_deg, metavar="DEG",
+        help=f"fail when the rotation is larger (default {Limits.max_rotation_deg})",
+    )  # fmt: skip
+    p.set_defaults(func=cmd_register)
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from mrilearn.apps.sr.registration import (
+        Limits,
+        register_rigid,
+        resample_onto,
+        sidecars,
+        write_registration,
+    )
+    from mrilearn.errors import DataError
+    from mrilearn.io import read_volume, write_nifti
+    from mrilearn.io.nifti import is_nifti_path
+    from mrilearn.io.outputs import check_outputs
+
+    if not is_nifti_path(args.out):
+        raise DataError(f"{args.out}: name a NIfTI output (.nii.gz) for the registered LR")
+    check_outputs([args.out, *sidecars(args.out)], [args.lr, args.hr], args.overwrite)
+    lr, hr = read_volume(args.lr), read_volume(args.hr)
+    registration = register_rigid(lr, hr)
+    write_nifti(resample_onto(lr, hr, registration), args.out)
+    tfm, js = write_registration(registration, args.out, {"lr": str(args.lr), "hr": str(args.hr)})
+    print(
+        f"metric {registration.metric:.4f}, shift {registration.shift_mm:.2f} mm, rotation "
+        f"{registration.rotation_deg:.2f}° ({registration.seconds:.1f} s); wrote {args.out}, "
+        f"{tfm} and {js}"
+    )
+    problem = registration.problem(Limits(args.max_metric, args.max_shift, args.max_rotation))
+    if problem is not None:
+        print(f"mrilearn: registration failed: {problem}; check the result", file=sys.stderr)
+        return 1
     return 0

@@ -9,22 +9,39 @@ Splits are subject-wise (``split``). A single volume, such as the embedded MNI15
 template, can instead be cut into slabs along ``region_axis`` (``regions``: the
 fractions of its foreground extent for train/val/eval/test, separated by
 ``region_gap`` voxels): training patches lie entirely inside the training slab, so
-the network never sees the HR voxels it is evaluated on.
+the network never sees the HR voxels it is evaluated on. A source of several subjects is
+split by subject whatever ``regions`` says (one info line), so a config made for the
+MNI152 template trains on a folder as it is.
 
 Subjects carry the manifest's ``domain`` tag; batches carry ``domain``, the index of each
 sample's tag in ``domains`` (default: the sorted tags of all subjects). With
 ``domain_ratio`` each training sample first draws its domain with those odds, so a small
 domain is not drowned by a large one (DRAGAN's cross-domain training, §5.2).
+
+An ``lr`` scan acquired separately from its HR may lie on another grid, field of view or
+position: ``register: rigid`` aligns each such pair first (:mod:`mrilearn.apps.sr.registration`;
+``register_max_*``: when a registration counts as failed, and its pair is left out).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
 
+from mrilearn.apps.sr.registration import PairAligner, pairs_without_failures
+from mrilearn.apps.sr.registration_limits import Limits
+from mrilearn.constraints import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Range,
+    SpatialAxis,
+)
 from mrilearn.data.manifest import SPLITS, Subject, read_subjects, split_subjects
 from mrilearn.errors import DataError
 from mrilearn.io import Volume, check_pair, load_mni152, read_volume
@@ -56,16 +73,20 @@ class SRVolumes:
         self,
         source: str = "mni152",
         degradation: Component(DEGRADATIONS) | None = None,
-        patch_size: list[int] = [32, 32, 32],  # noqa: B006  (YAML default, never mutated)
-        val_patches: int = 8,
-        split: list[float] = [7, 1, 1, 1],  # noqa: B006
+        patch_size: list[PositiveInt] = [32, 32, 32],  # noqa: B006  (YAML default, never mutated)
+        val_patches: NonNegativeInt = 8,
+        split: list[NonNegativeFloat] = [7, 1, 1, 1],  # noqa: B006
         split_seed: int = 0,
-        regions: list[float] | None = None,
-        region_axis: int = 1,
-        region_gap: int = 4,
-        scale_percentile: float = 99.5,
+        regions: list[NonNegativeFloat] | None = None,
+        region_axis: SpatialAxis = 1,
+        region_gap: NonNegativeInt = 4,
+        scale_percentile: Annotated[float, Range(gt=0, le=100)] = 99.5,
         domains: list[str] | None = None,
-        domain_ratio: list[float] | None = None,
+        domain_ratio: list[NonNegativeFloat] | None = None,
+        register: Literal["rigid"] | None = None,
+        register_max_metric: Annotated[float, Range(le=0)] = Limits.max_metric,
+        register_max_shift_mm: PositiveFloat = Limits.max_shift_mm,
+        register_max_rotation_deg: PositiveFloat = Limits.max_rotation_deg,
     ) -> None:
         self.source = source
         self.degradation = DEGRADATIONS.build(
@@ -87,6 +108,8 @@ class SRVolumes:
             raise DataError(f"data.domain_ratio {domain_ratio}: need non-negative odds")
         self._domains = domains
         self.domain_ratio = domain_ratio
+        limits = Limits(register_max_metric, register_max_shift_mm, register_max_rotation_deg)
+        self.aligner = PairAligner(limits) if register else None
         self._pairs: dict[str, list[SRPair]] | None = None
         self._val: list[dict[str, torch.Tensor]] | None = None
 
@@ -106,6 +129,8 @@ class SRVolumes:
         hr = hr_vol.data.astype(np.float32)
         if "lr" in subject.files:
             lr_vol = read_volume(subject.files["lr"])
+            if self.aligner is not None:
+                lr_vol = self.aligner(subject.id, lr_vol, hr_vol)
             check_pair(lr_vol, hr_vol, "lr/image")
             lr = lr_vol.data.astype(np.float32)
         else:
@@ -138,20 +163,17 @@ class SRVolumes:
 
     def _load_all(self) -> dict[str, list[SRPair]]:
         subjects = self.subjects()
-        if self.regions is not None:
-            if len(subjects) != 1:
-                raise DataError(
-                    "data.regions splits ONE volume into slabs; this source has "
-                    f"{len(subjects)} subjects: remove data.regions to split by subject"
-                )
+        if self.regions is not None and len(subjects) > 1:
+            log.info("data.regions cuts one volume into slabs; %s holds %d subjects: split by "
+                     "subject (data.split) instead", self.source, len(subjects))  # fmt: skip
+        elif self.regions is not None:
             pair = self.make_pair(subjects[0])
             return {
                 name: [SRPair(**{**pair.__dict__, "region": reg})] if reg else []
                 for name, reg in zip(SPLITS, self._slabs(pair.hr))
             }
         by_split = split_subjects(subjects, self.split_ratios, self.split_seed)
-        log.info("split %d subjects: %s", len(subjects), {k: len(v) for k, v in by_split.items()})
-        return {name: [self.make_pair(s) for s in subs] for name, subs in by_split.items()}
+        return {n: pairs_without_failures(self.make_pair, s) for n, s in by_split.items()}
 
     def _slabs(self, hr: np.ndarray) -> list[Region | None]:
         """Slabs of the foreground extent along ``region_axis``, ``region_gap`` apart."""

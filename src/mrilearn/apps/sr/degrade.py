@@ -20,12 +20,13 @@ reconstructs; the reduced voxel ``j`` sits at HR voxel ``n//2 + (j - m//2)·n/m`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import scipy.fft
 import scipy.ndimage
 
+from mrilearn.constraints import Range, SpatialAxis
 from mrilearn.errors import ConfigError, DataError
 from mrilearn.registry import DEGRADATIONS
 
@@ -35,19 +36,21 @@ def kept_lines(n: int, factor: float) -> int:
     return max(1, min(n, int(np.floor(n / factor + 0.5))))
 
 
-def _kept_slice(n: int, m: int) -> slice:
+def kept_slice(n: int, m: int) -> slice:
     """Index range of the ``m`` central lines of a centred ``n``-point k-space axis."""
     start = n // 2 - m // 2
     return slice(start, start + m)
 
 
-def _fft_centred(x: np.ndarray, axes: Sequence[int]) -> np.ndarray:
+def fft_centred(x: np.ndarray, axes: Sequence[int]) -> np.ndarray:
+    """Centred FFT along ``axes`` (image centre and DC at ``n // 2``)."""
     axes = tuple(axes)
     k = scipy.fft.fftn(scipy.fft.ifftshift(x, axes=axes), axes=axes, workers=-1)
     return scipy.fft.fftshift(k, axes=axes)
 
 
-def _ifft_centred(k: np.ndarray, axes: Sequence[int]) -> np.ndarray:
+def ifft_centred(k: np.ndarray, axes: Sequence[int]) -> np.ndarray:
+    """Inverse of :func:`fft_centred`."""
     axes = tuple(axes)
     x = scipy.fft.ifftn(scipy.fft.ifftshift(k, axes=axes), axes=axes, workers=-1)
     return scipy.fft.fftshift(x, axes=axes)
@@ -72,8 +75,8 @@ class KspaceTruncation:
 
     def __init__(
         self,
-        factors: list[float] = [2.0, 2.0],  # noqa: B006  (YAML-typed config default)
-        axes: list[int] = [1, 2],  # noqa: B006
+        factors: list[Annotated[float, Range(ge=1)]] = [2.0, 2.0],  # noqa: B006  (YAML default)
+        axes: list[SpatialAxis] = [1, 2],  # noqa: B006
         output: Literal["same", "reduced"] = "same",
     ) -> None:
         if len(factors) != len(axes):
@@ -149,16 +152,16 @@ class KspaceTruncation:
         inverse cancel, so skipping them is exact and saves time.
         """
         hr = self._check_volume(hr)
-        k = _fft_centred(hr, self.axes)
+        k = fft_centred(hr, self.axes)
         for a in self.axes:
             n = hr.shape[a]
-            sl = _kept_slice(n, kept_lines(n, self.axis_factors[a]))
+            sl = kept_slice(n, kept_lines(n, self.axis_factors[a]))
             index = [slice(None)] * 3
             index[a] = slice(None, sl.start)
             k[tuple(index)] = 0
             index[a] = slice(sl.stop, None)
             k[tuple(index)] = 0
-        return _ifft_centred(k, self.axes)
+        return ifft_centred(k, self.axes)
 
     def reduced_complex(self, hr: np.ndarray) -> np.ndarray:
         """Complex image on the ``kept_shape`` grid from the cropped central k-space.
@@ -167,13 +170,13 @@ class KspaceTruncation:
         ``truncate_complex(hr)`` (and of ``hr``: DC is always kept).
         """
         hr = self._check_volume(hr)
-        k = _fft_centred(hr, self.axes)[self._kept_index(hr.shape)]
+        k = fft_centred(hr, self.axes)[self._kept_index(hr.shape)]
         scale = float(np.prod([k.shape[a] / hr.shape[a] for a in self.axes]))
-        return _ifft_centred(k, self.axes) * scale
+        return ifft_centred(k, self.axes) * scale
 
     def _kept_index(self, shape: Sequence[int]) -> tuple[slice, ...]:
         return tuple(
-            _kept_slice(n, kept_lines(n, f)) for n, f in zip(shape, self.axis_factors, strict=True)
+            kept_slice(n, kept_lines(n, f)) for n, f in zip(shape, self.axis_factors, strict=True)
         )
 
     @staticmethod

@@ -21,14 +21,17 @@ from mrilearn.io.atomic import write_text_atomic
 from mrilearn.metrics.image import slicewise_metrics
 from mrilearn.metrics.perceptual import PerceptualScorer
 from mrilearn.metrics.statistics import summarize
+from mrilearn.progress import progress_bar
 from mrilearn.report import figures
 from mrilearn.report.evaluation import (
+    Roles,
     Scores,
     results_table,
     to_markdown,
     write_csv,
     write_evaluation,
 )
+from mrilearn.report.viewer import VIEWER_DIR, save_viewer
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +86,7 @@ def evaluate_sr(
     thr = settings.mask_threshold
     scores = Scores()
     fig_dir = out_dir / "figures"
-    for i, pair in enumerate(pairs):
+    for i, pair in enumerate(progress_bar(pairs, desc="subjects", unit="subject")):
         outputs, seconds = method_outputs(pair, data, settings.baselines, network, predict)
         hr = pair.hr[pair.region]
         mask = hr > thr * hr.max() if thr is not None else None
@@ -102,14 +105,12 @@ def evaluate_sr(
             )
         if settings.figures and i < 3:
             images = {"LR": pair.lr[pair.region], **outputs, "HR": hr}
-            images.pop(ZERO_FILLED, None)
-            figures.comparison_panel(
-                images,
-                "HR",
-                fig_dir / f"comparison_{pair.id}.png",
-                slice_axis,
-                zoom_box=_zoom_box(hr, slice_axis),
-            )
+            images.pop(ZERO_FILLED, None)  # the LR column is the zero-filled image
+            path = fig_dir / f"comparison_{pair.id}.png"
+            figures.comparison_panel(images, "HR", path, slice_axis, zoom_box="auto", mask=mask)
+            if i == 0:
+                spacing = pair.volume.spacing
+                save_viewer(fig_dir / VIEWER_DIR, images, "HR", spacing, pair.id, slice_axis)
         log.info("evaluated %s (%d/%d)", pair.id, i + 1, len(pairs))
     per_subject = scores.per_subject
     compared = [b for b in per_subject if b != network and "psnr" in per_subject[b]]
@@ -131,7 +132,8 @@ def evaluate_sr(
             distortion_perception_plot(per_subject, fig_dir / "distortion_perception.png")
     if settings.figures:
         figures.boxplots(per_subject, fig_dir / "boxplots.png")
-    return write_evaluation(out_dir, scores, result, notes)
+    roles = Roles(network, tuple(settings.baselines), headline=("psnr", "ssim"))
+    return write_evaluation(out_dir, scores, result, notes, roles)
 
 
 def distortion_perception_plot(per_subject: dict[str, dict[str, list[float]]], path: Path) -> None:
@@ -150,12 +152,7 @@ def distortion_perception_plot(per_subject: dict[str, dict[str, list[float]]], p
         )  # fmt: skip
 
 
-def _zoom_box(hr: np.ndarray, slice_axis: int) -> tuple[int, int, int, int]:
-    """A square around the centre of the middle slice, a quarter of its size."""
-    shape = [n for a, n in enumerate(hr.shape) if a != slice_axis]
-    h = max(4, min(shape) // 4)
-    c0, c1 = shape[0] // 2, shape[1] // 2
-    return (c0 - h // 2, c0 + h // 2, c1 - h // 2, c1 + h // 2)
+COMPARISON_FILES = ("comparison.csv", "comparison.md", "distortion_perception.png")
 
 
 def compare_runs(runs: Sequence[Path], out_dir: Path) -> list[dict[str, Any]]:

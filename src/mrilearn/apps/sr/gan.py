@@ -24,6 +24,7 @@ from torch import nn
 from mrilearn import components
 from mrilearn.apps.sr.trainer import SRTrainer
 from mrilearn.engine.checkpoint import load_checkpoint, load_state_dict
+from mrilearn.engine.device import to_host
 from mrilearn.engine.trainer import frozen, inference_weights
 from mrilearn.errors import CheckpointError, ConfigError, DataError
 from mrilearn.losses.adversarial import (
@@ -159,7 +160,7 @@ class GANTrainer(SRTrainer):
 
     def val_outputs(self) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
         net = self.trained_net()
-        for b in self.data.val_batches():
+        for b in self.val_batches():
             yield b, net(b["image"])
 
 
@@ -195,7 +196,7 @@ class WGANTrainer(GANTrainer):
         self, batch: dict[str, torch.Tensor], hr: torch.Tensor, sr: torch.Tensor
     ) -> dict[str, float]:
         real, fake = self.critic(hr), self.critic(sr)
-        gp = gradient_penalty(self.critic, hr, sr)
+        gp = gradient_penalty(self.critic, hr, sr, self.amp.loss_scale)
         loss = wgan_critic_loss(real, fake) + self.gp_weight * gp
         self.optimize("D", loss)
         return {"d_loss": loss.item(), "wasserstein": (real - fake).mean().item(), "gp": gp.item()}
@@ -330,7 +331,7 @@ class DRAGANTrainer(GANTrainer):
         with torch.no_grad():
             for b, sr in self.val_outputs():
                 for kind, x in (("HR", b["target"]), ("SR", sr)):
-                    points.append(d(x)[1].flatten(2).mean(-1))
+                    points.append(to_host(d(x)[1].flatten(2).mean(-1)))
                     groups += [f"{names[int(i)] or 'unnamed'} {kind}" for i in b["domain"]]
         if len(groups) < 3:
             return

@@ -13,7 +13,11 @@ import torch
 
 from mrilearn import components
 from mrilearn.apps.sr.data import SRPair, SRVolumes
+from mrilearn.apps.sr.degrade import KspaceTruncation
 from mrilearn.apps.sr.evaluation import evaluate_sr
+from mrilearn.apps.sr.reduced import reduced_hint, reduced_input
+from mrilearn.apps.sr.registration import REGISTRATION_FILE
+from mrilearn.engine.device import to_host
 from mrilearn.engine.supervised import SupervisedTrainer
 from mrilearn.errors import ConfigError, DataError
 from mrilearn.inference.sliding import MarginCrop, SlidingWindow
@@ -73,28 +77,62 @@ class SRTrainer(SupervisedTrainer):
             raise ConfigError("inference: super-resolution needs SlidingWindow or MarginCrop")
         return inferer
 
+    def fit(self, resume: bool = False) -> bool:
+        """Train; with ``data.register``, first record every pair's registration in the run
+        (``registration.json``)."""
+        aligner = self.sr_data.aligner
+        if aligner is not None and self.dist.is_main:
+            self.sr_data.pairs("train")  # registers every pair
+            aligner.write(self.run_dir / REGISTRATION_FILE)
+        return super().fit(resume)
+
     def validate(self) -> dict[str, float]:
-        batches = self.data.val_batches()
+        batches = self.val_batches()
         if not batches:
             return {}
         net, losses, psnrs = self.trained_net(), [], []
         for b in batches:
             pred = net(b["image"])
             losses.append(self.loss(pred, b["target"]).item())
-            target = b["target"].numpy()
-            psnrs.append(psnr(pred.numpy(), target, float(target.max() - target.min()) or 1.0))
+            target = to_host(b["target"]).numpy()
+            peak = float(target.max() - target.min()) or 1.0
+            psnrs.append(psnr(to_host(pred).numpy(), target, peak))
         return {"val/loss": float(np.mean(losses)), "val/psnr": float(np.mean(psnrs))}
 
     # ------------------------------------------------------------ inference
     def predict(self, lr: np.ndarray) -> np.ndarray:
-        """Network output for a normalised (X, Y, Z) LR array, whole volume by sliding window."""
+        """Network output for a normalised (X, Y, Z) LR array, whole volume by sliding window:
+        the volume and the merge in host memory, batches of patches on the device."""
         net = self.inference_net().eval()
         x = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))[None, None]
-        with torch.inference_mode():
-            return self.inferer(net, x)[0, 0].numpy()
+        with torch.inference_mode(), self.amp.autocast():
+            return self.inferer(net, x, self.device)[0, 0].numpy()
+
+    def measured_voxel_size(self) -> tuple[float, ...] | None:
+        """The median voxel size of the training subjects, per array axis (mm)."""
+        spacings = [p.volume.spacing for p in self.sr_data.pairs("train")]
+        return tuple(float(s) for s in np.median(spacings, axis=0)) if spacings else None
+
+    def prepare_input(
+        self, volume: Volume, where: str, reduced: bool = False,
+        target_shape: Sequence[int] | None = None,
+    ) -> Volume:  # fmt: skip
+        """The LR scan on the model's grid: as it is, or (``reduced``, ``target_shape``) an
+        acquisition on its reduced matrix zero-filled onto the HR matrix
+        (:mod:`mrilearn.apps.sr.reduced`); warns when the voxel size is unlike training's."""
+        degradation = self.sr_data.degradation
+        factors = degradation.axis_factors if isinstance(degradation, KspaceTruncation) else None
+        if reduced or target_shape is not None:
+            volume = reduced_input(volume, where, factors, self.voxel_size, target_shape)
+            self.check_voxel_size(volume, where)
+            return volume
+        hint = reduced_hint(volume.spacing, self.voxel_size, factors) if factors else ""
+        self.check_voxel_size(volume, where, hint)
+        return volume
 
     def infer_volume(self, volume: Volume) -> Volume:
-        """Super-resolve an LR scan (already on the HR matrix) in its own geometry."""
+        """Super-resolve an LR scan (on the HR matrix: :meth:`prepare_input`) in its own
+        geometry."""
         if volume.data.ndim != 3:
             raise DataError(f"super-resolution needs a 3-D volume, got shape {volume.data.shape}")
         scale = self.sr_data.scale_of(volume.data)
@@ -137,10 +175,10 @@ class SRTrainer(SupervisedTrainer):
         x = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))[None, None]
         block.keep_attention = True
         try:
-            with torch.inference_mode():
-                self.inference_net().eval()(x)
+            with torch.inference_mode(), self.amp.autocast():
+                self.inference_net().eval()(x.to(self.device))
             local = [v - c.start for v, c in zip(voxel, crop)]
-            small = block.query_map(tuple(local))[None, None]
+            small = to_host(block.query_map(tuple(local)))[None, None]
         finally:
             block.keep_attention, block.attention = False, None
         up = torch.nn.functional.interpolate(small, scale_factor=block.downsample)[0, 0]
@@ -170,12 +208,12 @@ class SRTrainer(SupervisedTrainer):
 
     def save_figures(self, fig_dir: Path) -> None:
         """A validation patch: LR, prediction, HR and the error map."""
-        batches = self.data.val_batches()
+        batches = self.val_batches()
         if not batches:
             return
-        b = batches[0]
+        b = {k: to_host(v) for k, v in batches[0].items()}
         with torch.no_grad():
-            pred = self.trained_net().eval()(b["image"])[0, 0].numpy()
+            pred = to_host(self.trained_net().eval()(batches[0]["image"]))[0, 0].numpy()
         images = {"LR": b["image"][0, 0].numpy(), "network": pred, "HR": b["target"][0, 0].numpy()}
         figures.comparison_panel(
             images, "HR", fig_dir / "validation_patch.png", self.sr_data.degradation.slice_axis

@@ -30,7 +30,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     e.add_argument("--spade", type=Path, required=True, help="SPADE config (configs/synth/)")
     e.add_argument("--seg", type=Path, required=True, help="segmentation config")
-    add_output_argument(e, "experiment folder (runs replaced)")
+    add_output_argument(e, "experiment folder")
     e.add_argument("--extra-subjects", type=int, default=8,
                    help="new synthetic-abdomen label maps to synthesise images for")  # fmt: skip
     e.add_argument("--extra-labels", type=Path, help="or: a folder of extra label maps")
@@ -45,11 +45,17 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_synthesize(args: argparse.Namespace) -> int:
+    import sys
+
     from mrilearn.apps.synthesis.synthesize import synthesize_paths
 
-    records = synthesize_paths(
-        args.run, args.labels, args.out, args.seed, args.min_foreground, args.checkpoint
-    )
+    records, batch = synthesize_paths(
+        args.run, args.labels, args.out, args.seed, args.min_foreground, args.checkpoint,
+        args.overwrite,
+    )  # fmt: skip
+    if batch is not None:
+        print(f"mrilearn: {batch.summary()}", file=sys.stderr)
+        return batch.exit_status
     for r in records:
         skipped = len(r["skipped_slices"])
         note = f" ({skipped} of {r['slices']} slices nearly empty, left as background)"
@@ -62,7 +68,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
     md = run_experiment(
         args.spade, args.seg, args.out, args.extra_subjects, args.extra_labels, args.oracle,
-        args.seed, args.spade_set, args.seg_set,
+        args.seed, args.spade_set, args.seg_set, args.overwrite,
     )  # fmt: skip
     print(md)
     print(f"comparison: {args.out / 'comparison.md'}")

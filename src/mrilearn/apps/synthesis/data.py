@@ -13,13 +13,14 @@ on nor synthesised (see :func:`nearly_empty`).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
 
 from mrilearn.apps.seg.augment import draw_index, pad_slab
 from mrilearn.apps.seg.data import SLICE_AXIS, Prepared, SegCase, SegVolumes
+from mrilearn.constraints import Range
 from mrilearn.errors import DataError
 from mrilearn.registry import DATASETS
 
@@ -45,7 +46,9 @@ class LabelSlices(SegVolumes):
     segmentation. Batches: ``image`` (B, 1, H, W) float32, ``label`` (B, 1, H, W) int64.
     """
 
-    def __init__(self, min_foreground: float = 0.01, **kwargs: Any) -> None:
+    def __init__(
+        self, min_foreground: Annotated[float, Range(ge=0, lt=1)] = 0.01, **kwargs: Any
+    ) -> None:
         kwargs.setdefault("slices", 1)
         kwargs.setdefault("views", [1, 0, 0])
         if kwargs["slices"] != 1 or list(kwargs["views"])[1:] != [0, 0]:

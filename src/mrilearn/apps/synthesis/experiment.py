@@ -33,10 +33,14 @@ from mrilearn.config import Config, from_dict, load_config
 from mrilearn.errors import ConfigError
 from mrilearn.io import read_volume, write_nifti
 from mrilearn.io.atomic import atomic_dir, write_json_atomic, write_text_atomic
+from mrilearn.io.outputs import Output, check_outputs
 from mrilearn.metrics.statistics import paired_test
 from mrilearn.runs import load_run, train_run
 
 log = logging.getLogger(__name__)
+
+# everything run_experiment writes into its folder
+EXPERIMENT_ENTRIES = ("spade", "synthetic", "oracle", "seg_*", "comparison.json", "comparison.md")
 
 # SegVolumes arguments that decide which subjects exist, how they are split and resampled.
 SHARED_DATA_KEYS = (
@@ -135,9 +139,12 @@ def compare(arms: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], str]:
 def run_experiment(
     spade_path: Path, seg_path: Path, out: Path, extra_subjects: int = 8,
     extra_labels: Path | None = None, oracle: bool = False, seed: int | None = None,
-    spade_overrides: list[str] = (), seg_overrides: list[str] = (),
+    spade_overrides: list[str] = (), seg_overrides: list[str] = (), overwrite: bool = False,
 ) -> str:  # fmt: skip
-    """Run steps 1-4 of the module notes; returns the markdown table."""
+    """Run steps 1-4 of the module notes; returns the markdown table. An earlier experiment
+    in ``out`` is replaced only with ``overwrite``."""
+    inputs = [spade_path, seg_path, *([extra_labels] if extra_labels else [])]
+    check_outputs([Output.folder(out, *EXPERIMENT_ENTRIES)], inputs, overwrite)
     plugins.load()
     seg = load_config(seg_path, list(seg_overrides))
     spade = spade_config(load_config(spade_path, list(spade_overrides)), seg, out)

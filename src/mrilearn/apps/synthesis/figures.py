@@ -7,11 +7,10 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap, to_rgba
 
-from mrilearn.report.figures import grey_range, save_figure, show_slice
+from mrilearn.report.figures import grey_range, save_figure, show_slice, subplots
 
 
 def synthesis_panel(
@@ -27,7 +26,7 @@ def synthesis_panel(
     table[0] = (0, 0, 0, 1)
     for value, colour in colours.items():
         table[value] = to_rgba(colour)
-    fig, axes = plt.subplots(len(rows), len(titles), figsize=(2.6 * len(titles), 2.6 * len(rows)),
+    fig, axes = subplots(len(rows), len(titles), figsize=(2.6 * len(titles), 2.6 * len(rows)),
                              squeeze=False)  # fmt: skip
     for r, (label, real, *synthetic) in enumerate(rows):
         show_slice(axes[r, 0], label, cmap=ListedColormap(table), vmin=-0.5, vmax=top + 0.5)

@@ -25,6 +25,7 @@ from mrilearn import components
 from mrilearn.apps.seg.grid import Grid
 from mrilearn.apps.synthesis.data import LabelSlices, nearly_empty
 from mrilearn.apps.synthesis.figures import synthesis_panel
+from mrilearn.engine.device import to_host
 from mrilearn.engine.trainer import Trainer, frozen
 from mrilearn.errors import ConfigError, DataError
 from mrilearn.io import Volume
@@ -133,11 +134,12 @@ class SpadeTrainer(Trainer):
         if not z_dim:
             return None
         if seed is None:
-            return torch.zeros(n, z_dim)
-        return torch.randn(1, z_dim, generator=torch.Generator().manual_seed(seed)).expand(n, -1)
+            return torch.zeros(n, z_dim, device=self.device)
+        z = torch.randn(1, z_dim, generator=torch.Generator().manual_seed(seed))
+        return z.to(self.device).expand(n, -1)
 
     def validate(self) -> dict[str, float]:
-        batches = self.data.val_batches()
+        batches = self.val_batches()
         if not batches:
             return {}
         g = self.nets["G"]
@@ -146,14 +148,16 @@ class SpadeTrainer(Trainer):
 
     def save_figures(self, fig_dir: Path) -> None:
         """``synthesis.png``: label | real | G(label) with z = 0 and with a seeded z."""
-        batches = self.data.val_batches()[: self.figure_slices]
+        batches = self.val_batches()[: self.figure_slices]
         if not batches:
             return
         g, rows = self.nets["G"].eval(), []
         with torch.no_grad():
             for b in batches:
-                samples = [g(b["label"], self.fixed_z(1, seed))[0, 0].numpy() for seed in (None, 1)]
-                rows.append((b["label"][0, 0].numpy(), b["image"][0, 0].numpy(), *samples))
+                samples = [to_host(g(b["label"], self.fixed_z(1, seed)))[0, 0].numpy()
+                           for seed in (None, 1)]  # fmt: skip
+                label, image = to_host(b["label"]), to_host(b["image"])
+                rows.append((label[0, 0].numpy(), image[0, 0].numpy(), *samples))
         table = self.data.table
         colours = dict(zip(range(1, table.classes), table.colours))
         synthesis_panel(rows, ["label", "real", "synthetic z=0", "synthetic z~N(0,I)"],
@@ -185,12 +189,12 @@ class SpadeTrainer(Trainer):
         keep = np.flatnonzero(~empty)
         out = np.zeros(classes.shape, np.float32)
         g = self.inference_net().eval()
-        with torch.no_grad():
+        with torch.no_grad(), self.amp.autocast():
             for chunk in np.array_split(keep, -(-len(keep) // batch)):
                 lab = torch.from_numpy(
                     classes[:, :, chunk].transpose(2, 0, 1)[:, None].astype(np.int64)
                 )
-                image = g(lab, self.fixed_z(len(chunk), seed))
+                image = to_host(g(lab.to(self.device), self.fixed_z(len(chunk), seed)))
                 out[:, :, chunk] = image[:, 0].numpy().transpose(1, 2, 0)
         out[:, :, empty] = out[:, :, keep].min()
         image = grid.to_input(out, 1).astype(np.float32)

@@ -56,12 +56,6 @@ def plain_value(value: Any) -> Any:
     return str(value)
 
 
-def listed(names: list[str], limit: int = 5) -> str:
-    """``names`` comma-joined for a one-line message; past ``limit`` only counted."""
-    shown = ", ".join(names[:limit])
-    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
-
-
 @dataclass(frozen=True)
 class Geometry:
     """Where the slices lie in patient LPS mm, in DICOM terms (see the module docstring)."""

@@ -15,8 +15,8 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
-from mrilearn.errors import DataError
-from mrilearn.io.dicom.geometry import META_KEYS, Geometry, Item, listed, plain_value
+from mrilearn.errors import DataError, listed
+from mrilearn.io.dicom.geometry import META_KEYS, Geometry, Item, plain_value
 from mrilearn.io.volume import Volume
 
 logger = logging.getLogger(__name__)
