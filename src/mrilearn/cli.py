@@ -22,7 +22,7 @@ from types import FrameType
 
 from mrilearn import __version__, plugins
 from mrilearn.arguments import add_global_options, add_output_argument, add_overwrite_argument
-from mrilearn.errors import ConfigError, MrilearnError
+from mrilearn.errors import ConfigError, MrilearnError, Reported
 from mrilearn.federated.cli import add_commands as federated_commands
 from mrilearn.node.cli import add_commands as node_commands
 from mrilearn.progress import QUIET_ENV
@@ -88,6 +88,8 @@ def _run(args: argparse.Namespace) -> int:
     except Terminated as sig:
         print(f"mrilearn: stopped by {signal.Signals(sig.args[0]).name}", file=sys.stderr)
         return 128 + sig.args[0]
+    except Reported:
+        return 2
     except MrilearnError as err:
         if args.debug:
             raise
@@ -340,9 +342,39 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_info(args: argparse.Namespace) -> int:
+CORE_PACKAGES = (
+    "mrilearn", "torch", "numpy", "scipy", "monai", "nibabel", "pydicom", "nilearn", "finufft",
+    "onnxruntime",
+)  # fmt: skip
+
+
+def _version(package: str) -> str:
     import importlib.metadata as md
 
+    try:
+        return md.version(package)
+    except md.PackageNotFoundError:
+        return "not installed"
+
+
+def _optional_packages() -> dict[str, list[str]]:
+    """The packages each optional extra of mrilearn's metadata adds (not the test tools, nor
+    the upper bounds that only pin a dependency's dependency)."""
+    import importlib.metadata as md
+    import re
+
+    extras: dict[str, list[str]] = {}
+    for requirement in md.requires("mrilearn") or []:
+        spec, _, marker = requirement.partition(";")
+        extra = re.search(r"extra\s*==\s*[\"'](\w+)[\"']", marker)
+        name = re.match(r"[A-Za-z0-9_.-]+", spec.strip())
+        if extra is None or name is None or extra[1] == "test" or re.search(r"^[^>=~]*<", spec):
+            continue
+        extras.setdefault(extra[1], []).append(name[0])
+    return extras
+
+
+def cmd_info(args: argparse.Namespace) -> int:
     import torch
 
     from mrilearn import components
@@ -355,11 +387,11 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(components.describe(args.component))
         return 0
     print("versions:")
-    for pkg in ("mrilearn", "torch", "numpy", "scipy", "monai", "nibabel", "pydicom", "nilearn"):
-        try:
-            print(f"  {pkg:9s} {md.version(pkg)}")
-        except md.PackageNotFoundError:
-            print(f"  {pkg:9s} not installed")
+    for pkg in CORE_PACKAGES:
+        print(f"  {pkg:11s} {_version(pkg)}")
+    for extra, packages in _optional_packages().items():
+        listed = ", ".join(f"{pkg} {_version(pkg)}" for pkg in packages)
+        print(f"  [{extra}] {listed}")
     print(f"threads: torch {torch.get_num_threads()}, cpus {os.cpu_count()}")
     print(f"devices: {', '.join(available_devices())}")
     print(f"cpu bf16: {cpu_bf16_summary()}")

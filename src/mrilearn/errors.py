@@ -25,6 +25,11 @@ class CheckpointError(MrilearnError):
     """A checkpoint that is missing, corrupt or built for another model."""
 
 
+class Reported(MrilearnError):
+    """An error already printed as one line (by a training process ``--devices`` started); the
+    CLI exits with status 2 without printing it again."""
+
+
 def optional_module(name: str, purpose: str, extra: str) -> ModuleType:
     """Import ``name``, an optional dependency; if it is missing, a ConfigError naming the
     extra that installs it."""

@@ -46,6 +46,9 @@ def test_info_lists_data_and_components(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "mni152" in out.lower() and "MDCSRN" in out and "SRTrainer" in out
+    # every optional extra with its packages' versions (the test install has the hospital one)
+    hospital = next(line for line in out.splitlines() if line.strip().startswith("[hospital]"))
+    assert "pynetdicom 3." in hospital and "not installed" not in hospital
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+
+from mrilearn.errors import MrilearnError, Reported
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,9 @@ class DistInfo:
         return self.world_size > 1
 
 
+USER_ERROR = 2  # the exit status of a spawned process that stopped on a MrilearnError
+
+
 def launch(fn: Callable[..., Any], devices: int, *args: Any, cuda: bool = False) -> None:
     """Run ``fn(dist_info, *args)`` on ``devices`` local processes (or under torchrun);
     ``cuda``: the processes train on GPUs (NCCL for tensors, gloo for Python objects)."""
@@ -56,9 +62,14 @@ def launch(fn: Callable[..., Any], devices: int, *args: Any, cuda: bool = False)
     else:
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
         os.environ.setdefault("MASTER_PORT", str(_free_port()))
-        mp.start_processes(
-            _run, args=(devices, fn, args, cuda), nprocs=devices, start_method="spawn"
-        )
+        try:
+            mp.start_processes(
+                _run, args=(devices, fn, args, cuda), nprocs=devices, start_method="spawn"
+            )
+        except mp.ProcessExitedException as err:
+            if err.exit_code != USER_ERROR:
+                raise
+            raise Reported(f"training process {err.error_index} stopped") from None
 
 
 def _run(
@@ -76,7 +87,14 @@ def _run(
     if cuda:
         torch.cuda.set_device(local_rank)
     dist.init_process_group(backend, init_method="env://", rank=rank, world_size=world_size)
-    fn(DistInfo(rank, world_size, local_rank, local_size), *args)
+    try:
+        fn(DistInfo(rank, world_size, local_rank, local_size), *args)
+    except MrilearnError as err:
+        if local is not None:  # under torchrun: the process's own CLI prints it
+            raise
+        # one line, as the CLI prints it; the parent then stops the other processes
+        print(f"mrilearn: error: {err}", file=sys.stderr, flush=True)
+        sys.exit(USER_ERROR)
     dist.barrier()  # leave together: a rank tearing down gloo while its peer works aborts
     dist.destroy_process_group()
 

@@ -23,9 +23,12 @@ from mrilearn.federated.site import (
     site_trainer,
     training_size,
     validation_loss,
+    voxel_size_from,
+    voxel_size_metrics,
 )
 from mrilearn.federated.tls import connection_error
 from mrilearn.io.atomic import write_json_atomic
+from mrilearn.io.volume import spacing_matches
 from mrilearn.runs import check_run_target, claim_run
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,8 @@ warnings.filterwarnings("ignore", category=DeprecationWarning, module="flwr")
 def make_client(trainer: Any) -> Any:
     """A Flower client that trains ``trainer`` locally for the rounds' iteration count."""
     from flwr.client import NumPyClient
+
+    voxel_size = voxel_size_metrics(trainer.measured_voxel_size())
 
     class SiteClient(NumPyClient):
         def get_parameters(self, config: dict[str, Any]) -> list[np.ndarray]:
@@ -49,7 +54,7 @@ def make_client(trainer: Any) -> Any:
             log.info(
                 "round %s: %s local steps, %s", config.get("round"), config["iterations"], stats
             )
-            return get_weights(trainer), training_size(trainer), stats
+            return get_weights(trainer), training_size(trainer), {**stats, **voxel_size}
 
     return SiteClient().to_client()
 
@@ -73,6 +78,20 @@ def run_client(
         )  # fmt: skip
     except grpc.RpcError as err:
         raise connection_error(address, err, root_certificate is not None) from None
+
+
+def record_voxel_size(trainer: Any, site_metrics: list[tuple[int, dict[str, Any]]]) -> dict:
+    """Flower's ``fit_metrics_aggregation_fn``: the first site's training voxel size becomes
+    the federated run's (checked at inference, as for a trained run); a site whose voxel size
+    differs by more than 10 % is warned about. Aggregates no metric."""
+    sizes = [s for s in (voxel_size_from(m) for _, m in site_metrics) if s is not None]
+    if sizes and trainer.voxel_size is None:
+        trainer.voxel_size = sizes[0]
+    for size in sizes:
+        if trainer.voxel_size is not None and not spacing_matches(size, trainer.voxel_size):
+            log.warning("a site trains at voxel size %s mm, unlike the run's %s mm: the model "
+                        "learns a mix of resolutions", size, trainer.voxel_size)  # fmt: skip
+    return {}
 
 
 def run_server(
@@ -126,6 +145,7 @@ def run_server(
         min_fit_clients=clients,
         min_available_clients=clients,
         evaluate_fn=evaluate,
+        fit_metrics_aggregation_fn=lambda metrics: record_voxel_size(trainer, metrics),
         on_fit_config_fn=lambda r: {"iterations": local_iterations, "round": r},
         initial_parameters=ndarrays_to_parameters(get_weights(trainer)),
     )

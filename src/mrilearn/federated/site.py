@@ -1,7 +1,8 @@
 """What a site does with the framework's Trainer, independent of the transport (§8.4.3).
 
 Weights travel as the list of arrays of every net's ``state_dict`` (nets in sorted order,
-parameters and buffers in state-dict order); nothing else leaves a site.
+parameters and buffers in state-dict order). Besides them a site sends its number of training
+subjects, the last local step's losses and its training voxel size; no image leaves it.
 """
 
 from __future__ import annotations
@@ -67,6 +68,18 @@ def local_training(trainer: Trainer, iterations: int) -> dict[str, float]:
     for net in trainer.nets.values():
         net.eval()
     return stats
+
+
+def voxel_size_metrics(voxel_size: tuple[float, ...] | None) -> dict[str, float]:
+    """A training voxel size as scalar metrics (``voxel_size_0``, ...; none when it does not
+    matter), the form Flower carries from site to server."""
+    return {} if voxel_size is None else {f"voxel_size_{i}": v for i, v in enumerate(voxel_size)}
+
+
+def voxel_size_from(metrics: dict[str, float]) -> tuple[float, ...] | None:
+    """The voxel size :func:`voxel_size_metrics` put into ``metrics``, or None."""
+    size = [float(metrics[f"voxel_size_{i}"]) for i in range(3) if f"voxel_size_{i}" in metrics]
+    return tuple(size) or None
 
 
 def validation_loss(trainer: Trainer) -> dict[str, float]:

@@ -89,12 +89,17 @@ def _where(vol: Volume) -> str:
 
 
 def check_pair(
-    image: Volume, target: Volume, what: str = "image/target", atol: float = 1e-3
+    image: Volume,
+    target: Volume,
+    what: str = "image/target",
+    atol: float = 1e-3,
+    hint: str | None = None,
 ) -> None:
     """Raise DataError unless ``image`` and ``target`` lie on the same voxel grid.
 
     Spatial shapes (first three axes; channels may differ) must match and the affines must
-    agree within ``atol`` (mm). Use it before pairing an image with its label or reference.
+    agree within ``atol`` (mm). Use it before pairing an image with its label or reference;
+    ``hint`` replaces the default advice (resample the second onto the first's grid).
     """
     parts = what.split("/", 1)
     first, second = (parts[0], parts[1]) if len(parts) == 2 else ("image", "target")
@@ -114,6 +119,7 @@ def check_pair(
     if problems:
         raise DataError(
             f"{what}: {first}{_where(image)} and {second}{_where(target)} are not on the same "
-            f"voxel grid: {'; '.join(problems)}. Resample {second} onto {first}'s grid "
-            "(nearest-neighbour for label maps) or fix the pairing"
-        )
+            f"voxel grid: {'; '.join(problems)}. "
+            + (hint or f"Resample {second} onto {first}'s grid (nearest-neighbour for label "
+                       "maps) or fix the pairing")
+        )  # fmt: skip

@@ -156,3 +156,11 @@ def test_trains_in_bf16_with_the_series_loss(dataset, tmp_path, single_thread, m
     assert trainer.amp.dtype is torch.bfloat16 and trainer.series_weight > 0
     assert trainer.fit()
     assert all(torch.isfinite(p).all() for p in trainer.nets["G"].parameters())
+
+
+def test_nothing_that_goes_to_the_device_is_float64(dataset, tmp_path):
+    """Training batches and the network's buffers are float32/complex64: MPS has no float64."""
+    trainer = build_trainer(_config(dataset, tmp_path, []), tmp_path / "run")
+    batch = trainer.data.train_batch(2, torch.Generator().manual_seed(0))
+    tensors = [*batch.values(), *trainer.nets["G"].state_dict().values()]
+    assert {t.dtype for t in tensors} <= {torch.float32, torch.complex64}

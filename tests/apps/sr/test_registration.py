@@ -24,6 +24,7 @@ from mrilearn.apps.sr.registration import (
 )
 from mrilearn.apps.sr.registration_limits import Limits
 from mrilearn.data.phantoms import ellipsoid_phantom
+from mrilearn.errors import DataError
 from mrilearn.io import Volume, read_nifti, write_nifti
 
 HR_SPACING = np.array([1.0, 1.0, 1.2])
@@ -109,7 +110,7 @@ def write_manifest(folder: Path, subjects: int, wrong: str) -> Path:
 
 def test_registered_pairs_land_on_the_hr_grid(tmp_path):
     manifest = write_manifest(tmp_path, 2, wrong="none")
-    with pytest.raises(Exception, match="not on the same voxel grid"):
+    with pytest.raises(DataError, match="not on the same voxel grid.*set data.register=rigid"):
         SRVolumes(str(manifest), split=[1, 0, 0, 0]).pairs("train")
     data = SRVolumes(str(manifest), split=[1, 0, 0, 0], register="rigid")
     pairs = data.pairs("train")

@@ -6,11 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from mrilearn.config import load_config
 from mrilearn.engine.checkpoint import load_checkpoint
+from mrilearn.engine.distributed import DistInfo, launch
 from mrilearn.engine.loader import batch_generator
+from mrilearn.errors import DataError, Reported
 from mrilearn.runs import build_trainer
 
 
@@ -47,3 +50,17 @@ def test_two_process_ddp_matches_documented_semantics(config_file, tmp_path: Pat
     assert not torch.allclose(
         ddp["nets"]["G"][weight], alone.nets["G"].state_dict()[weight], atol=1e-5
     )
+
+
+def _fails_on_rank_1(info: DistInfo) -> None:
+    if info.rank == 1:
+        raise DataError("s07.nii.gz: no pixel data")
+
+
+def test_a_user_error_in_a_spawned_process_is_one_line(capfd):
+    """A MrilearnError in one of the processes ``--devices`` starts: that process prints one
+    line (no traceback), the others are stopped, and the CLI exits 2 without a second line."""
+    with pytest.raises(Reported):
+        launch(_fails_on_rank_1, 2)
+    err = capfd.readouterr().err
+    assert "mrilearn: error: s07.nii.gz: no pixel data" in err and "Traceback" not in err

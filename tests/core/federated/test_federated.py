@@ -19,6 +19,7 @@ from conftest import sr_config  # noqa: E402
 from mrilearn.cli import main  # noqa: E402
 from mrilearn.data.phantoms import ellipsoid_phantom  # noqa: E402
 from mrilearn.engine.checkpoint import load_checkpoint  # noqa: E402
+from mrilearn.federated.flower import record_voxel_size  # noqa: E402
 from mrilearn.federated.site import (  # noqa: E402
     get_weights,
     local_training,
@@ -26,6 +27,7 @@ from mrilearn.federated.site import (  # noqa: E402
     site_trainer,
     training_size,
     validation_loss,
+    voxel_size_metrics,
     weighted_mean,
 )
 from mrilearn.io import Volume, write_nifti  # noqa: E402
@@ -76,6 +78,8 @@ def test_fedavg_on_loopback_matches_weighted_mean_and_centralised(federated_setu
     run = root / "runs" / "fed"
     history = json.loads((run / "federated.json").read_text())["history"]
     assert [h["round"] for h in history] == list(range(ROUNDS + 1))
+    # the sites' training voxel size is the run's, checked at inference as for a trained run
+    assert load_checkpoint(run / "checkpoints" / "latest.pt")["voxel_size"] == [1.0, 1.0, 1.0]
 
     # round 1's aggregate = weighted mean of each site's LOCAL steps from the initial model
     initial = load_checkpoint(run / "checkpoints" / "round_000.pt")["nets"]
@@ -141,3 +145,18 @@ def test_local_rounds_keep_the_weight_average(federated_setup):
         np.testing.assert_allclose(got.detach().numpy(), want.numpy(), rtol=1e-5, atol=1e-7)
     assert any(not np.allclose(g.detach().numpy(), r.numpy())
                for g, r in zip(average.module.parameters(), steps[-1]))  # fmt: skip
+
+
+def test_the_server_records_the_sites_voxel_size_and_warns_of_a_different_one(
+    federated_setup, caplog
+):
+    server = site_trainer(federated_setup / "config.yaml", None, [])
+    assert server.voxel_size is None
+    sites = [(4, {"val/loss": 0.1, **voxel_size_metrics((1.0, 1.0, 1.0))}),
+             (6, voxel_size_metrics((1.0, 1.0, 1.25)))]  # fmt: skip
+    assert record_voxel_size(server, sites) == {}
+    assert server.voxel_size == (1.0, 1.0, 1.0)
+    assert "(1.0, 1.0, 1.25) mm, unlike the run's (1.0, 1.0, 1.0) mm" in caplog.text
+    caplog.clear()
+    record_voxel_size(server, [(4, voxel_size_metrics((1.05, 1.0, 1.0))), (2, {})])
+    assert server.voxel_size == (1.0, 1.0, 1.0) and "unlike" not in caplog.text

@@ -215,9 +215,10 @@ class MalibuMaps:
 
     def series_terms(self, subject: MalibuSubject, norm: Normalisation) -> dict[str, np.ndarray]:
         """``curve_basis`` (L, TI) and the label normalisation's ``std`` (1 or 2L, 1, 1) of one
-        subject (module docstring)."""
+        subject (module docstring); float32, as every tensor that goes to the device (MPS has
+        no float64)."""
         basis = curve_basis(subject.phi, subject.meta["t1_cardiac_bin"])
-        return {"curve_basis": basis, "std": norm.std}
+        return {"curve_basis": basis, "std": norm.std.astype(np.float32)}
 
     @cached_property
     def _train_pairs(self) -> list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]:

@@ -61,7 +61,8 @@ class MalibuTrainer(SupervisedTrainer):
     def build_nets(self) -> dict[str, nn.Module]:
         nets = super().build_nets()
         channels = 2 * self.cfg.model["rank"] if self.cfg.data.get("channel_norm") else 1
-        nets["G"].register_buffer("label_scale", torch.ones(channels, dtype=torch.float64))
+        # float32: the buffer moves to the device with the net, and MPS has no float64
+        nets["G"].register_buffer("label_scale", torch.ones(channels))
         return nets
 
     def fit(self, resume: bool = False) -> bool:

@@ -48,6 +48,10 @@ from mrilearn.io import Volume, check_pair, load_mni152, read_volume
 from mrilearn.registry import DATASETS, DEGRADATIONS, Component
 
 log = logging.getLogger(__name__)
+UNREGISTERED_HINT = (
+    "For an LR scan acquired separately from its HR, set data.register=rigid to align and "
+    "resample it onto the HR grid"
+)
 
 Region = tuple[slice, slice, slice]
 
@@ -131,7 +135,7 @@ class SRVolumes:
             lr_vol = read_volume(subject.files["lr"])
             if self.aligner is not None:
                 lr_vol = self.aligner(subject.id, lr_vol, hr_vol)
-            check_pair(lr_vol, hr_vol, "lr/image")
+            check_pair(lr_vol, hr_vol, "lr/image", hint=UNREGISTERED_HINT)
             lr = lr_vol.data.astype(np.float32)
         else:
             lr = self.degradation(hr).astype(np.float32)
