@@ -4,8 +4,9 @@ Rows: seconds per iteration of each application's quick config in fp32 and bf16 
 training loop, 2 background workers), bit-exact resume on the GPU (bf16, 2 workers), a
 2-process DDP run when there are 2 GPUs, whole-volume inference of 320×320×256 (SR, mDCSRN
 b8u4, 70³ MarginCrop) and 320×288×180 with three views (ALAMO, DenseUnet k = 48, 20 slices)
-against the dissertation's 23 s and 12.25 s, and the peak GPU memory of each row. Random
-weights for the inference rows (timing only). On a CUDA machine it runs in under 8 minutes:
+against the dissertation's 23 s and 12.25 s, the Multitasking Toeplitz E*E and a 20 × 20
+ADMM solve on one 160² slice (8 coils, L = 32) against the CPU, and the peak GPU memory of
+each row. Random weights for the inference rows (timing only). On a CUDA machine it runs in under 8 minutes:
 
     python bench/gpu_check.py                  # CUDA: the full check
     python bench/gpu_check.py --cpu-smoke      # any machine: tiny sizes, the same code paths
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import machine_line, time_steps
+from mtmri_recon import applications, nrmse, simulated_slice
 
 from mrilearn import components, plugins
 from mrilearn.config import load_config
@@ -160,6 +162,45 @@ def inference_rows(args: argparse.Namespace, add: Callable[..., None]) -> None:
                 f"dissertation {reference} s")  # fmt: skip
 
 
+def mtmri_rows(args: argparse.Namespace, add: Callable[..., None]) -> None:
+    """The torch Toeplitz E*E on the device against the CPU (median of 5 applications each,
+    same kernels) and the ADMM of ``mrilearn recon`` on the device."""
+    from mrilearn.apps.mtmri.recon import spatial_factor_admm
+
+    matrix, coils, rank, admm, cg = (32, 4, 4, 2, 2) if args.cpu_smoke else (160, 8, 32, 20, 20)
+    cfg, enc, data = simulated_slice(matrix, coils, rank)
+    rhs, numpy_normal = enc.adjoint(data), enc.normal()
+    device = torch.device(args.device)
+    seconds, results = {}, {}
+    for where in ("cpu", device):
+        normal = numpy_normal.to(where)
+        x = torch.from_numpy(rhs).to(where)
+        normal.forward(x)  # buffers
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            results[str(where)] = normal.forward(x)
+            if where != "cpu" and device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+        seconds[str(where)] = float(np.median(times))
+    error = nrmse(results[str(device)], numpy_normal.forward(rhs))
+    add(f"Multitasking E*E {matrix}², {coils} coils, L = {rank}", "fp32 (complex64)",
+        f"{seconds[str(device)]:.4f} s", f"CPU {seconds['cpu']:.3f} s "
+        f"({seconds['cpu'] / seconds[str(device)]:.0f}×), NRMSE vs NumPy {error:.1e}")  # fmt: skip
+    normal = numpy_normal.to(device)
+    t0 = time.perf_counter()
+    spatial_factor_admm(normal, torch.from_numpy(rhs).to(device), float(np.linalg.norm(data) ** 2),
+                        cfg.recon.lam, cfg.recon.rho, admm, cg, progress=False)  # fmt: skip
+    solve = time.perf_counter() - t0
+    add(
+        f"Multitasking ADMM {admm}×{cg} ({applications(admm, cg)} E*E)",
+        "fp32 (complex64)",
+        f"{solve:.1f} s",
+        f"CPU projected {applications(admm, cg) * seconds['cpu']:.0f} s",
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cpu-smoke", action="store_true", help="tiny sizes on the CPU")
@@ -184,6 +225,7 @@ def main() -> None:
         resume_row(args, add, Path(tmp))
         ddp_row(args, add, Path(tmp))
     inference_rows(args, add)
+    mtmri_rows(args, add)
     print(f"\n{machine_line()}; {'CPU smoke run, tiny sizes' if args.cpu_smoke else 'CUDA'}; "
           f"{args.iterations} timed iterations per training row; total "
           f"{time.perf_counter() - start:.0f} s\n")  # fmt: skip
