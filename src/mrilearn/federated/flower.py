@@ -83,12 +83,13 @@ def run_client(
 def record_voxel_size(trainer: Any, site_metrics: list[tuple[int, dict[str, Any]]]) -> dict:
     """Flower's ``fit_metrics_aggregation_fn``: the first site's training voxel size becomes
     the federated run's (checked at inference, as for a trained run); a site whose voxel size
-    differs by more than 10 % is warned about. Aggregates no metric."""
+    differs by more than 10 % is warned about, once. Aggregates no metric."""
     sizes = [s for s in (voxel_size_from(m) for _, m in site_metrics) if s is not None]
-    if sizes and trainer.voxel_size is None:
-        trainer.voxel_size = sizes[0]
-    for size in sizes:
-        if trainer.voxel_size is not None and not spacing_matches(size, trainer.voxel_size):
+    if not sizes or trainer.voxel_size is not None:  # recorded in an earlier round
+        return {}
+    trainer.voxel_size = sizes[0]
+    for size in sizes[1:]:
+        if not spacing_matches(size, trainer.voxel_size):
             log.warning("a site trains at voxel size %s mm, unlike the run's %s mm: the model "
                         "learns a mix of resolutions", size, trainer.voxel_size)  # fmt: skip
     return {}

@@ -78,7 +78,9 @@ def voxel_size_metrics(voxel_size: tuple[float, ...] | None) -> dict[str, float]
 
 def voxel_size_from(metrics: dict[str, float]) -> tuple[float, ...] | None:
     """The voxel size :func:`voxel_size_metrics` put into ``metrics``, or None."""
-    size = [float(metrics[f"voxel_size_{i}"]) for i in range(3) if f"voxel_size_{i}" in metrics]
+    size: list[float] = []
+    while f"voxel_size_{len(size)}" in metrics:
+        size.append(float(metrics[f"voxel_size_{len(size)}"]))
     return tuple(size) or None
 
 

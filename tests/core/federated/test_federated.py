@@ -157,6 +157,9 @@ def test_the_server_records_the_sites_voxel_size_and_warns_of_a_different_one(
     assert record_voxel_size(server, sites) == {}
     assert server.voxel_size == (1.0, 1.0, 1.0)
     assert "(1.0, 1.0, 1.25) mm, unlike the run's (1.0, 1.0, 1.0) mm" in caplog.text
-    caplog.clear()
-    record_voxel_size(server, [(4, voxel_size_metrics((1.05, 1.0, 1.0))), (2, {})])
+    caplog.clear()  # later rounds: recorded already, warned once
+    record_voxel_size(server, [(4, voxel_size_metrics((2.0, 1.0, 1.0))), (2, {})])
     assert server.voxel_size == (1.0, 1.0, 1.0) and "unlike" not in caplog.text
+    fresh = site_trainer(federated_setup / "config.yaml", None, [])
+    record_voxel_size(fresh, [(2, {}), (4, voxel_size_metrics((1.05, 1.0, 1.0, 2.0)))])
+    assert fresh.voxel_size == (1.05, 1.0, 1.0, 2.0) and "unlike" not in caplog.text
