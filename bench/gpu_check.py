@@ -165,7 +165,7 @@ def inference_rows(args: argparse.Namespace, add: Callable[..., None]) -> None:
 def mtmri_rows(args: argparse.Namespace, add: Callable[..., None]) -> None:
     """The torch Toeplitz E*E on the device against the CPU (median of 5 applications each,
     same kernels) and the ADMM of ``mrilearn recon`` on the device."""
-    from mrilearn.apps.mtmri.recon import spatial_factor_admm
+    from mrilearn.apps.mtmri.recon import SpatialFactorADMM
 
     matrix, coils, rank, admm, cg = (32, 4, 4, 2, 2) if args.cpu_smoke else (160, 8, 32, 20, 20)
     cfg, enc, data = simulated_slice(matrix, coils, rank)
@@ -190,8 +190,10 @@ def mtmri_rows(args: argparse.Namespace, add: Callable[..., None]) -> None:
         f"({seconds['cpu'] / seconds[str(device)]:.0f}×), NRMSE vs NumPy {error:.1e}")  # fmt: skip
     normal = numpy_normal.to(device)
     t0 = time.perf_counter()
-    spatial_factor_admm(normal, torch.from_numpy(rhs).to(device), float(np.linalg.norm(data) ** 2),
-                        cfg.recon.lam, cfg.recon.rho, admm, cg, progress=False)  # fmt: skip
+    solver = SpatialFactorADMM(normal, torch.from_numpy(rhs).to(device),
+                               float(np.linalg.norm(data) ** 2), cfg.recon.lam, cfg.recon.rho,
+                               admm, cg)  # fmt: skip
+    solver.run(progress=False)
     solve = time.perf_counter() - t0
     add(
         f"Multitasking ADMM {admm}×{cg} ({applications(admm, cg)} E*E)",

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from mrilearn.apps.mtmri.config import load_config
-from mrilearn.apps.mtmri.recon import spatial_factor_solver, subspace_encoding, temporal_model
+from mrilearn.apps.mtmri.recon import SpatialFactorADMM, subspace_encoding, temporal_model
 from mrilearn.apps.mtmri.simulate import simulate
 from mrilearn.physics.encoding import SubspaceEncoding
 from mrilearn.physics.linop import Array, Linop, to_numpy
@@ -46,7 +46,7 @@ POWER_ITERATIONS = 15  # solvers.max_eigenvalue's default
 
 
 def applications(admm: int, cg: int) -> int:
-    """E*E applications of one ``spatial_factor_admm`` call."""
+    """E*E applications of one ``SpatialFactorADMM`` solve."""
     return POWER_ITERATIONS + admm * (cg + 2)
 
 
@@ -234,16 +234,16 @@ def solves(
     solvers, seconds = {}, {}
     for name, op, b in (("NumPy", toeplitz, rhs), (f"torch ({device})", on_torch, rhs_torch)):
         start = time.perf_counter()
-        solvers[name] = spatial_factor_solver(
+        solvers[name] = SpatialFactorADMM(
             op, b, data_norm2, cfg.recon.lam, cfg.recon.rho, args.run_admm, args.run_cg
         )
         seconds[name] = time.perf_counter() - start
-    while not all(admm.done() for admm, _ in solvers.values()):
-        for name, (admm, _) in solvers.items():
+    while not all(admm.done() for admm in solvers.values()):
+        for name, admm in solvers.items():
             start = time.perf_counter()
             admm.update()
             seconds[name] += time.perf_counter() - start
-    results = {name: admm.result() * unit for name, (admm, unit) in solvers.items()}
+    results = {name: admm.result() for name, admm in solvers.items()}
     names = list(results)
     measured = (args.run_admm, args.run_cg) == (args.admm, args.cg)
     print(

@@ -109,60 +109,43 @@ def _quiet_cardiac_bin(u: np.ndarray, phi: np.ndarray, n_ti: int = 8) -> int:
     return int(np.argmin(change + np.roll(change, 1) + np.roll(change, -1)))
 
 
-def spatial_factor_admm(
-    normal: Linop,
-    rhs: Array,
-    data_norm2: float,
-    lam: float,
-    rho: float,
-    admm_iterations: int,
-    cg_iterations: int,
-    progress: bool | None = None,
-    x0: Array | None = None,
-) -> tuple[Array, list[dict[str, float]]]:
+class SpatialFactorADMM(ADMM):
     """U = argmin ‖d − E_Φ U‖² + λ‖Ψ U‖₁ from E*E, E*d and ‖d‖², Ψ = finite differences.
 
-    Returns U (the array type of ``rhs``: a tensor on its device, or NumPy) and the ADMM log
-    (objective of the normalised problem, :func:`spatial_factor_solver`). ``x0``: the
-    starting U (default 0).
-    """
-    admm, unit = spatial_factor_solver(
-        normal, rhs, data_norm2, lam, rho, admm_iterations, cg_iterations, x0
-    )
-    return admm.run(progress) * unit, admm.history
-
-
-def spatial_factor_solver(
-    normal: Linop,
-    rhs: Array,
-    data_norm2: float,
-    lam: float,
-    rho: float,
-    admm_iterations: int,
-    cg_iterations: int,
-    x0: Array | None = None,
-) -> tuple[ADMM, float]:
-    """The ADMM of :func:`spatial_factor_admm`, not yet run, and the factor that scales its
-    result back to U.
-
     The problem is normalised (‖E*E‖ = 1 by power iteration, max |E*d| = 1), so ``lam`` and
-    ``rho`` mean the same for any data scale.
+    ``rho`` mean the same for any data scale; :meth:`result` scales back to U (the array type
+    of ``rhs``: a tensor on its device, or NumPy), and ``history`` logs the normalised
+    problem's objective. ``x0``: the starting U (default 0).
     """
-    lam_max = max_eigenvalue(normal, rhs)
-    scale = float(abs(rhs).max()) / np.sqrt(lam_max)
-    unit = scale / np.sqrt(lam_max)
-    admm = ADMM(
-        (1.0 / lam_max) * normal,
-        rhs / (np.sqrt(lam_max) * scale),
-        FiniteDifference(rhs.shape),
-        lam,
-        rho,
-        admm_iterations,
-        cg_iterations,
-        data_norm2=data_norm2 / scale**2,
-        x0=None if x0 is None else x0 / unit,
-    )
-    return admm, unit
+
+    def __init__(
+        self,
+        normal: Linop,
+        rhs: Array,
+        data_norm2: float,
+        lam: float,
+        rho: float,
+        admm_iterations: int,
+        cg_iterations: int,
+        x0: Array | None = None,
+    ) -> None:
+        lam_max = max_eigenvalue(normal, rhs)
+        scale = float(abs(rhs).max()) / np.sqrt(lam_max)
+        self.unit = scale / np.sqrt(lam_max)
+        super().__init__(
+            (1.0 / lam_max) * normal,
+            rhs / (np.sqrt(lam_max) * scale),
+            FiniteDifference(rhs.shape),
+            lam,
+            rho,
+            admm_iterations,
+            cg_iterations,
+            data_norm2=data_norm2 / scale**2,
+            x0=None if x0 is None else x0 / self.unit,
+        )
+
+    def result(self) -> Array:
+        return super().result() * self.unit
 
 
 @dataclass
@@ -269,7 +252,7 @@ def reconstruct(
         lap("back_projection_s")
         normal = enc.normal()
         lap("toeplitz_kernels_s")
-        u, history = spatial_factor_admm(
+        admm = SpatialFactorADMM(
             normal,
             rhs,
             norm(data) ** 2,
@@ -277,10 +260,9 @@ def reconstruct(
             cfg.rho,
             cfg.admm_iterations,
             cfg.cg_iterations,
-            progress,
             x0=enc.temporal_unmix(u0) if cfg.warm_start else None,
         )
-        u = to_numpy(u).astype(np.complex64)
+        u, history = to_numpy(admm.run(progress)).astype(np.complex64), admm.history
         lap("admm_s")
 
     dark_ti = int(np.argmin(np.abs(acquisition.ir_flash_curves(np.array([BLOOD_T1_MS]), seq)[0])))
